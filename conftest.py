@@ -1,0 +1,86 @@
+"""Test setup shared by the pages, the snippets and the library tests.
+
+1. `pytest --markdown-docs` runs the code blocks of the pages exactly as the site shows them: the
+   parser below expands `--8<--` includes with pymdownx.snippets itself, configured from mkdocs.yml,
+   so the test and the build see the same bytes (a missing file or section fails collection).
+2. The device comes from one place, `paraminit.get_device()` (the PARAMINIT_DEVICE environment
+   variable). On CUDA it becomes torch's default device, so the page blocks run unchanged there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import markdown
+import pytest
+import torch
+import yaml
+from markdown_it import MarkdownIt
+
+from paraminit import get_device
+
+ROOT = Path(__file__).parent
+
+
+def snippet_config() -> dict:
+    """The pymdownx.snippets options from mkdocs.yml, with base paths made absolute."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    for entry in config["markdown_extensions"]:
+        if isinstance(entry, dict) and "pymdownx.snippets" in entry:
+            options = dict(entry["pymdownx.snippets"] or {})
+            options["base_path"] = [str(ROOT / p) for p in options.get("base_path", ["."])]
+            return options
+    raise LookupError("mkdocs.yml does not configure pymdownx.snippets")
+
+
+def expand_snippets(text: str) -> str:
+    """Markdown text with every `--8<--` include replaced by what the site shows."""
+    md = markdown.Markdown(
+        extensions=["pymdownx.snippets"], extension_configs={"pymdownx.snippets": snippet_config()}
+    )
+    return "\n".join(md.preprocessors["snippet"].run(text.split("\n")))
+
+
+class _IncludingMarkdownIt(MarkdownIt):
+    def parse(self, src: str, env: dict | None = None):  # type: ignore[override]
+        return super().parse(expand_snippets(src), env)
+
+
+def pytest_markdown_docs_markdown_it() -> MarkdownIt:
+    return _IncludingMarkdownIt(config="commonmark")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-outputs",
+        action="store_true",
+        help="rewrite the '#>' output lines in snippets/ with what the code prints now",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    device = get_device()  # raises when CUDA is asked for and missing: that run must fail
+    if device.type != "cpu":
+        torch.set_default_device(device)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"paraminit device: {get_device()} (PARAMINIT_DEVICE), torch {torch.__version__}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if get_device().type == "cuda":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs CUDA: set PARAMINIT_DEVICE=cuda (torch.cuda.is_available()="
+        f"{torch.cuda.is_available()})"
+    )
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device this run tests, from PARAMINIT_DEVICE."""
+    return get_device()

@@ -1,0 +1,306 @@
+"""Samplers: fill a tensor in place from a distribution, in the style of `torch.nn.init`.
+
+The chapter's custom distribution is a three-part mixture: a slab `U(inner, outer)`, an atom at zero,
+and the mirrored slab `U(-outer, -inner)`. [Mixture][paraminit.Mixture] holds its closed forms (CDF,
+density, inverse CDF, mean, variance); [mixture_][paraminit.mixture_] draws from it in place and
+[mixture_parallel_][paraminit.mixture_parallel_] does the same over chunks with seeded generators.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._checks import check_float_tensor
+
+DEFAULT_CHUNK = 1 << 20
+"""Elements per chunk in `mixture_parallel_`: fixed, so the result does not depend on the thread count."""
+
+
+@dataclass(frozen=True)
+class Mixture:
+    r"""The chapter's mixture: a zero atom between two mirrored uniform slabs.
+
+    $$
+    w \sim \begin{cases}
+    U(a, b) & \text{with probability } \tfrac{1 - p}{2} \\
+    0 & \text{with probability } p \\
+    U(-b, -a) & \text{with probability } \tfrac{1 - p}{2}
+    \end{cases}
+    $$
+
+    with `a = inner`, `b = outer` and `p = p_zero`. The chapter's values are the defaults:
+    `a = 5`, `b = 10`, `p = 1/2`.
+
+    Args:
+        inner: Inner magnitude `a >= 0`: no nonzero weight is smaller than this in absolute value.
+        outer: Outer magnitude `b > a`: no weight is larger than this in absolute value.
+        p_zero: Probability `p` in `[0, 1]` of drawing exactly zero.
+
+    Raises:
+        ValueError: a bound is negative, not finite, the bounds are in the wrong order, or `p_zero`
+            is outside `[0, 1]`.
+
+    Example:
+        ```python
+        from paraminit import Mixture
+
+        chapter = Mixture()  # a = 5, b = 10, p = 1/2
+        assert chapter.var == 0.5 * (5**2 + 5 * 10 + 10**2) / 3
+        assert float(chapter.cdf(0.0)) == 0.75  # 1/4 below -5, then the atom of 1/2 at 0
+        ```
+    """
+
+    inner: float = 5.0
+    outer: float = 10.0
+    p_zero: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("inner", "outer", "p_zero"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"Mixture {name} must be a real number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"Mixture {name} must be finite, got {value!r}")
+        if self.inner < 0:
+            raise ValueError(f"Mixture inner must be >= 0 (it is a magnitude), got inner={self.inner}")
+        if not self.outer > self.inner:
+            raise ValueError(
+                "Mixture bounds are in the wrong order: expected 0 <= inner < outer, got "
+                f"inner={self.inner}, outer={self.outer}"
+            )
+        if not 0.0 <= self.p_zero <= 1.0:
+            raise ValueError(f"Mixture p_zero is a probability in [0, 1], got p_zero={self.p_zero}")
+
+    @property
+    def mean(self) -> float:
+        """`E[w] = 0`: the two slabs are mirror images with equal weight."""
+        return 0.0
+
+    @property
+    def var(self) -> float:
+        r"""`Var[w] = (1 - p) (a^2 + a b + b^2) / 3`, the second moment of a slab times its weight."""
+        a, b = self.inner, self.outer
+        return (1.0 - self.p_zero) * (a * a + a * b + b * b) / 3.0
+
+    def cdf(self, x: Any) -> Any:
+        r"""Cumulative distribution function `F(x) = P(w <= x)`.
+
+        With `q = (1 - p) / 2` and `c(t) = clip(t, 0, 1)`:
+        `F(x) = q c((x + b) / (b - a)) + p [x >= 0] + q c((x - a) / (b - a))`.
+
+        Args:
+            x: A number, array or tensor.
+
+        Returns:
+            A tensor (float64) if `x` is a tensor, else a NumPy array.
+        """
+        t = torch.as_tensor(x, dtype=torch.float64)
+        a, b, p = self.inner, self.outer, self.p_zero
+        q = (1.0 - p) / 2.0
+        width = b - a
+        out = (
+            q * ((t + b) / width).clamp(0.0, 1.0)
+            + p * (t >= 0).to(torch.float64)
+            + q * ((t - a) / width).clamp(0.0, 1.0)
+        )
+        return out if isinstance(x, torch.Tensor) else out.numpy()
+
+    def pdf(self, x: Any) -> Any:
+        """Density of the continuous part: `(1 - p) / (2 (b - a))` on each slab, 0 elsewhere.
+
+        The atom at zero has no density; its mass `p` is the jump of [cdf][paraminit.Mixture.cdf] at 0.
+        The density integrates to `1 - p`.
+        """
+        t = torch.as_tensor(x, dtype=torch.float64)
+        height = (1.0 - self.p_zero) / (2.0 * (self.outer - self.inner))
+        on_slab = (t.abs() >= self.inner) & (t.abs() <= self.outer) & (t != 0)
+        out = on_slab.to(torch.float64) * height
+        return out if isinstance(x, torch.Tensor) else out.numpy()
+
+    def ppf(self, u: Any) -> Any:
+        """Inverse CDF: the `w` with `F(w) = u`, for `u` in `[0, 1]`.
+
+        `u` below `q = (1 - p) / 2` maps linearly onto `[-b, -a)`, the middle `p` onto 0, the top `q`
+        onto `[a, b)`. Drawing `u` uniformly and applying this is exactly what `mixture_` does.
+        """
+        t = torch.as_tensor(u, dtype=torch.float64)
+        a, b, p = self.inner, self.outer, self.p_zero
+        q = (1.0 - p) / 2.0
+        if q == 0.0:
+            out = torch.zeros_like(t)
+        else:
+            low = -b + (b - a) * t / q
+            high = a + (b - a) * (t - q - p) / q
+            out = torch.where(t < q, low, torch.where(t >= q + p, high, torch.zeros_like(t)))
+        return out if isinstance(u, torch.Tensor) else out.numpy()
+
+    def sample_(
+        self, tensor: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Fill `tensor` in place from this mixture; see [mixture_][paraminit.mixture_]."""
+        check_float_tensor(tensor, "mixture_")
+        with torch.no_grad():
+            return _sample_(tensor, self, generator)
+
+
+def _sample_(
+    tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None
+) -> torch.Tensor:
+    a, b, p = dist.inner, dist.outer, dist.p_zero
+    if p == 1.0:
+        return tensor.zero_()
+    # Inverse CDF in two passes and no temporary: draw x ~ U(-h, h) with h = (b - a) / (1 - p), so
+    # that |x| < p h has probability p; zero those (hardshrink); the rest, |x| in (p h, h), are the
+    # slabs shifted by a - p h towards zero. In the chapter's case a = p b that shift is 0.
+    half = (b - a) / (1.0 - p)
+    gap = p * half
+    tensor.uniform_(-half, half, generator=generator)
+    torch.hardshrink(tensor, gap, out=tensor)
+    shift = a - gap
+    if shift != 0.0 and tensor.numel():
+        _add_signed_(tensor, shift)
+    return tensor
+
+
+def _add_signed_(tensor: torch.Tensor, shift: float) -> None:
+    """`tensor += shift * sign(tensor)`, through a chunk-sized buffer when the tensor is contiguous."""
+    if not tensor.is_contiguous():
+        tensor.add_(tensor.sign(), alpha=shift)
+        return
+    flat = tensor.view(-1)
+    buffer = torch.empty(min(flat.numel(), 1 << 16), dtype=flat.dtype, device=flat.device)
+    for chunk in flat.split(buffer.numel()):
+        sign = buffer[: chunk.numel()]
+        torch.sign(chunk, out=sign)
+        chunk.add_(sign, alpha=shift)
+
+
+def mixture_(
+    tensor: torch.Tensor,
+    inner: float = 5.0,
+    outer: float = 10.0,
+    p_zero: float = 0.5,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Fill `tensor` in place with values drawn from the chapter's mixture.
+
+    $$
+    w \sim \begin{cases}
+    U(a, b) & \text{with probability } \tfrac{1 - p}{2} \\
+    0 & \text{with probability } p \\
+    U(-b, -a) & \text{with probability } \tfrac{1 - p}{2}
+    \end{cases}
+    $$
+
+    It draws `x ~ U(-h, h)` with `h = (b - a) / (1 - p)` and maps it through the inverse CDF in
+    place: `|x| < p h` becomes 0, the rest moves `a - p h` towards zero. For the chapter's values
+    (`a = p b`) that move is 0 and the map is exactly `hardshrink(x, a)`: the chapter's
+    `uniform_(-10, 10)` followed by zeroing `|w| < 5`, without the temporary mask. The cost is one
+    `uniform_` plus one elementwise pass. Works for float16, bfloat16, float32 and float64, any
+    shape (empty included), on any device. Runs under `torch.no_grad()`.
+
+    Args:
+        tensor: A floating-point tensor (or parameter), filled in place.
+        inner: Inner magnitude `a >= 0`.
+        outer: Outer magnitude `b > a`.
+        p_zero: Probability `p` in `[0, 1]` of an exact zero.
+        generator: Optional `torch.Generator` to draw from (on `tensor`'s device).
+
+    Returns:
+        `tensor`, filled.
+
+    Raises:
+        TypeError: `tensor` is not a tensor, or not floating point.
+        ValueError: the bounds or the probability are out of range (see [Mixture][paraminit.Mixture]).
+        paraminit.LazyParameterError: `tensor` is a lazy module's uninitialized parameter.
+
+    Example:
+        ```python
+        import torch
+        from paraminit import mixture_
+
+        w = mixture_(torch.empty(8, 4), generator=torch.Generator().manual_seed(0))
+        assert ((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all()
+        ```
+    """
+    return Mixture(inner, outer, p_zero).sample_(tensor, generator=generator)
+
+
+def mixture_parallel_(
+    tensor: torch.Tensor,
+    inner: float = 5.0,
+    outer: float = 10.0,
+    p_zero: float = 0.5,
+    *,
+    seed: int,
+    chunk_size: int = DEFAULT_CHUNK,
+    workers: int | None = None,
+) -> torch.Tensor:
+    """Like [mixture_][paraminit.mixture_], over fixed-size chunks drawn by several threads.
+
+    PyTorch's CPU generator is serial, so one `uniform_` uses one core. Here the flattened tensor is
+    cut into chunks of `chunk_size` elements and chunk `k` is drawn with its own generator, seeded
+    with the `k`-th number that a generator seeded with `seed` yields. The chunks, and so the result,
+    depend only on `seed` and `chunk_size`, never on `workers` or the thread count.
+
+    Args:
+        tensor: A contiguous floating-point tensor, filled in place.
+        inner: Inner magnitude `a >= 0`.
+        outer: Outer magnitude `b > a`.
+        p_zero: Probability `p` in `[0, 1]` of an exact zero.
+        seed: Seed of the whole fill (required: a parallel fill is only reproducible from a seed).
+        chunk_size: Elements per chunk, at least 1.
+        workers: Threads to use; default `torch.get_num_threads()`.
+
+    Returns:
+        `tensor`, filled.
+
+    Raises:
+        ValueError: `tensor` is not contiguous, or `chunk_size` / `workers` is below 1.
+
+    Example:
+        ```python
+        import torch
+        from paraminit import mixture_parallel_
+
+        one = mixture_parallel_(torch.empty(1000), seed=7, chunk_size=64, workers=1)
+        two = mixture_parallel_(torch.empty(1000), seed=7, chunk_size=64, workers=2)
+        assert torch.equal(one, two)
+        ```
+    """
+    dist = Mixture(inner, outer, p_zero)
+    check_float_tensor(tensor, "mixture_parallel_")
+    if not tensor.is_contiguous():
+        raise ValueError(
+            f"mixture_parallel_() needs a contiguous tensor to cut into chunks; got shape "
+            f"{tuple(tensor.shape)} with strides {tensor.stride()} (call it on .contiguous())"
+        )
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    workers = torch.get_num_threads() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+
+    chunks = tensor.detach().view(-1).split(chunk_size)
+    seeds = torch.randint(
+        0, 2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed)
+    ).tolist()
+
+    def fill(index: int) -> None:
+        generator = torch.Generator(device=tensor.device).manual_seed(seeds[index])
+        _sample_(chunks[index], dist, generator)
+
+    with torch.no_grad():
+        if workers == 1 or len(chunks) == 1:
+            for index in range(len(chunks)):
+                fill(index)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(fill, range(len(chunks))))
+    return tensor
