@@ -113,7 +113,7 @@ class Mixture:
     def pdf(self, x: Any) -> Any:
         """Density of the continuous part: `(1 - p) / (2 (b - a))` on each slab, 0 elsewhere.
 
-        The atom at zero has no density; its mass `p` is the jump of [cdf][paraminit.Mixture.cdf] at 0.
+        The atom at zero has no density; its mass `p` is the jump of [cdf][paraminit.samplers.Mixture.cdf] at 0.
         The density integrates to `1 - p`.
         """
         t = torch.as_tensor(x, dtype=torch.float64)
