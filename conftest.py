@@ -15,11 +15,16 @@ import markdown
 import pytest
 import torch
 import yaml
+from hypothesis import settings
 from markdown_it import MarkdownIt
 
 from paraminit import get_device
 
 ROOT = Path(__file__).parent
+
+# Property tests draw the same examples on every run, so a failure is reproducible from the log.
+settings.register_profile("paraminit", derandomize=True, deadline=None)
+settings.load_profile("paraminit")
 
 
 def snippet_config() -> dict:
@@ -59,7 +64,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    device = get_device()  # raises when CUDA is asked for and missing: that run must fail
+    try:
+        device = get_device()
+    except (RuntimeError, ValueError) as error:  # CUDA asked for and missing: the run must fail
+        raise pytest.UsageError(str(error)) from error
     if device.type != "cpu":
         torch.set_default_device(device)
 

@@ -99,7 +99,7 @@ class Mixture:
         Returns:
             A tensor (float64) if `x` is a tensor, else a NumPy array.
         """
-        t = torch.as_tensor(x, dtype=torch.float64)
+        t = _as_float64(x)
         a, b, p = self.inner, self.outer, self.p_zero
         q = (1.0 - p) / 2.0
         width = b - a
@@ -116,7 +116,7 @@ class Mixture:
         The atom at zero has no density; its mass `p` is the jump of [cdf][paraminit.samplers.Mixture.cdf] at 0.
         The density integrates to `1 - p`.
         """
-        t = torch.as_tensor(x, dtype=torch.float64)
+        t = _as_float64(x)
         height = (1.0 - self.p_zero) / (2.0 * (self.outer - self.inner))
         on_slab = (t.abs() >= self.inner) & (t.abs() <= self.outer) & (t != 0)
         out = on_slab.to(torch.float64) * height
@@ -128,7 +128,7 @@ class Mixture:
         `u` below `q = (1 - p) / 2` maps linearly onto `[-b, -a)`, the middle `p` onto 0, the top `q`
         onto `[a, b)`. Drawing `u` uniformly and applying this is exactly what `mixture_` does.
         """
-        t = torch.as_tensor(u, dtype=torch.float64)
+        t = _as_float64(u)
         a, b, p = self.inner, self.outer, self.p_zero
         q = (1.0 - p) / 2.0
         if q == 0.0:
@@ -146,6 +146,12 @@ class Mixture:
         check_float_tensor(tensor, "mixture_")
         with torch.no_grad():
             return _sample_(tensor, self, generator)
+
+
+def _as_float64(x: Any) -> torch.Tensor:
+    # Numbers and arrays stay on the CPU (the result goes back to NumPy); tensors keep their device.
+    device = x.device if isinstance(x, torch.Tensor) else "cpu"
+    return torch.as_tensor(x, dtype=torch.float64, device=device)
 
 
 def _sample_(
@@ -225,7 +231,8 @@ def mixture_(
         import torch
         from paraminit import mixture_
 
-        w = mixture_(torch.empty(8, 4), generator=torch.Generator().manual_seed(0))
+        w = torch.empty(8, 4)
+        mixture_(w, generator=torch.Generator(w.device).manual_seed(0))
         assert ((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all()
         ```
     """
@@ -288,8 +295,8 @@ def mixture_parallel_(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
 
     chunks = tensor.detach().view(-1).split(chunk_size)
-    seeds = torch.randint(
-        0, 2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed)
+    seeds = torch.randint(  # on the CPU whatever the default device: same seeds everywhere
+        0, 2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed), device="cpu"
     ).tolist()
 
     def fill(index: int) -> None:

@@ -1,0 +1,56 @@
+# One entry point for people and CI. Each target creates .venv on first use and installs what it needs.
+#   make serve   build and serve the site on http://127.0.0.1:8000
+#   make test    lint, build the site strictly, run every test (pages, snippets, library, browser)
+#   make bench   the speed and memory benchmark of the initializers (on demand, not in `test`)
+
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU wheel where one is at hand; on a GPU runner, TORCH="torch==2.13.0" from PyPI brings CUDA.
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: serve build test test-pages bench lint format outputs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.docs-installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[docs]"
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.docs-installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	touch $@
+
+serve: $(VENV)/.docs-installed
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+build: $(VENV)/.docs-installed
+	$(BIN)/mkdocs build --strict
+
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest --cov --cov-report=term
+
+# Only the code blocks of the pages (the command a reader runs).
+test-pages: $(VENV)/.test-installed
+	$(BIN)/python -m pytest --markdown-docs docs/
+
+# Rewrite the `#>` output lines in snippets/ after an intended change, then review the diff.
+outputs: $(VENV)/.test-installed
+	$(BIN)/python -m pytest tests/test_snippets.py --update-outputs -q
+
+bench: $(VENV)/.docs-installed
+	$(BIN)/python benchmarks/bench_init.py
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.test-installed
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) site .coverage .pytest_cache .hypothesis .ruff_cache

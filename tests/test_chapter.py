@@ -1,0 +1,94 @@
+"""The chapter's functions really change the weights, on a network that has seen input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from paraminit import LazyParameterError
+from paraminit.chapter import (
+    init_42,
+    init_constant,
+    init_mixture,
+    init_normal,
+    init_xavier,
+    make_net,
+)
+
+
+@pytest.fixture
+def net(device) -> nn.Sequential:
+    torch.manual_seed(0)
+    net = make_net().to(device)
+    net(torch.rand(2, 4, device=device))
+    return net
+
+
+def test_make_net_infers_the_input_width_at_the_first_call(device):
+    net = make_net().to(device)
+    assert isinstance(net[0], nn.LazyLinear)
+    assert net(torch.rand(2, 4, device=device)).shape == (2, 1)
+    assert type(net[0]) is nn.Linear and net[0].weight.shape == (8, 4)
+    assert net[2].weight.shape == (1, 8)
+
+
+def test_init_normal_gives_small_weights_and_zero_biases(net):
+    net.apply(init_normal)
+    for layer in (net[0], net[2]):
+        assert (layer.bias == 0).all()
+        assert 0 < layer.weight.abs().max() < 0.06  # 6 sd of N(0, 0.01^2): never in practice
+
+
+def test_init_constant_gives_all_ones_and_zero_biases(net):
+    net.apply(init_constant)
+    assert (net[0].weight == 1).all() and (net[2].weight == 1).all()
+    assert (net[0].bias == 0).all() and (net[2].bias == 0).all()
+
+
+def test_xavier_on_the_first_layer_and_42_on_the_last(net):
+    bias_before = net[0].bias.detach().clone()
+    net[0].apply(init_xavier)
+    net[2].apply(init_42)
+    bound = math.sqrt(6 / (4 + 8))
+    assert (net[0].weight.abs() <= bound).all()
+    assert len(net[0].weight.unique()) == 32  # random, not a constant
+    assert (net[2].weight == 42).all()
+    assert torch.equal(net[0].bias, bias_before)  # Xavier leaves biases alone
+
+
+def test_init_mixture_leaves_no_weight_in_minus5_5_but_zero(net):
+    net.apply(init_mixture)
+    for layer in (net[0], net[2]):
+        w = layer.weight
+        assert ((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all()
+    assert (net[0].weight != 0).any()
+
+
+def test_direct_setting_as_the_page_shows(net):
+    net.apply(init_constant)
+    net[0].weight.data[:] += 1
+    net[0].weight.data[0, 0] = 42
+    assert net[0].weight[0].tolist() == [42.0, 2.0, 2.0, 2.0]
+    assert (net[0].weight[1:] == 2).all()
+
+
+@pytest.mark.parametrize("init", [init_normal, init_constant, init_xavier, init_42, init_mixture])
+def test_every_chapter_init_refuses_a_lazy_net_instead_of_skipping_it(init):
+    with pytest.raises(LazyParameterError, match="forward pass"):
+        make_net().apply(init)
+
+
+def test_the_chapter_type_test_is_a_silent_no_op_on_a_lazy_net():
+    """The bug this project closes: kept as a test so the pages' claim stays true."""
+
+    def by_type(module):
+        if type(module) == nn.Linear:  # noqa: E721 - the original chapter's test, on purpose
+            nn.init.constant_(module.weight, 1.0)
+
+    net = make_net()
+    net.apply(by_type)  # no error...
+    net(torch.rand(2, 4))
+    assert not (net[0].weight == 1).any()  # ...and no effect

@@ -1,0 +1,187 @@
+"""Unit and property tests of the samplers: shapes, dtypes, devices, seeds and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from paraminit import LazyParameterError, Mixture, mixture_, mixture_parallel_
+
+FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+def in_support(w: torch.Tensor, inner: float, outer: float) -> torch.Tensor:
+    """Each value is 0 or has magnitude in [inner, outer], with the bounds rounded to w's dtype."""
+    a = torch.tensor(inner, dtype=w.dtype).item()
+    b = torch.tensor(outer, dtype=w.dtype).item()
+    magnitude = w.abs()
+    return (w == 0) | ((magnitude >= a) & (magnitude <= b))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_mixture_has_no_weights_between_minus5_and_5_but_zero(dtype, device):
+    w = mixture_(torch.empty(256, 256, dtype=dtype, device=device))
+    assert in_support(w, 5.0, 10.0).all()
+    assert 0.45 < (w == 0).float().mean().item() < 0.55  # p = 1/2, n = 65536: sd 0.002
+
+
+def test_mixture_returns_the_same_tensor_filled_in_place(device):
+    w = torch.full((4, 3), float("nan"), device=device)
+    assert mixture_(w) is w
+    assert not w.isnan().any()
+
+
+def test_mixture_works_on_parameters_without_recording_autograd(device):
+    layer = nn.Linear(4, 8, device=device)
+    mixture_(layer.weight)
+    assert layer.weight.requires_grad and layer.weight.grad_fn is None
+    assert in_support(layer.weight.detach(), 5.0, 10.0).all()
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (3, 0, 2), (), (1,), (7, 1, 3)], ids=str)
+def test_mixture_fills_any_shape_including_empty_and_scalar(shape, device):
+    w = mixture_(torch.full(shape, float("nan"), device=device), 1.0, 3.0, 0.2)
+    assert w.shape == shape and not w.isnan().any()
+    assert in_support(w, 1.0, 3.0).all()
+
+
+def test_mixture_fills_non_contiguous_views_only_where_they_point(device):
+    base = torch.full((6, 8), -1.0, device=device)
+    view = base[:, ::2].t()  # strided and transposed
+    mixture_(view, 1.0, 3.0, 0.25)  # general path: a shift after the shrink
+    assert in_support(view, 1.0, 3.0).all()
+    assert (base[:, 1::2] == -1).all()  # the other columns are untouched
+
+
+def test_same_generator_seed_gives_the_same_weights(device):
+    def draw(seed: int) -> torch.Tensor:
+        generator = torch.Generator(device=device).manual_seed(seed)
+        return mixture_(torch.empty(1000, device=device), generator=generator)
+
+    assert torch.equal(draw(3), draw(3))
+    assert not torch.equal(draw(3), draw(4))
+
+
+def test_p_zero_one_gives_all_zeros_and_zero_gives_no_zeros(device):
+    assert (mixture_(torch.ones(1000, device=device), p_zero=1.0) == 0).all()
+    w = mixture_(torch.empty(10_000, device=device), 2.0, 3.0, 0.0)
+    assert (w.abs() >= 2).all() and (w.abs() <= 3).all()
+
+
+def test_general_mixture_uses_both_slabs_up_to_the_bounds(device):
+    w = mixture_(torch.empty(200_000, device=device, dtype=torch.float64), 1.0, 3.0, 0.2)
+    nonzero = w[w != 0].abs()
+    assert nonzero.min().item() == pytest.approx(1.0, abs=1e-3)
+    assert nonzero.max().item() == pytest.approx(3.0, abs=1e-3)
+    assert (w > 0).any() and (w < 0).any()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"inner": -1.0}, "inner must be >= 0"),
+        ({"inner": 10.0, "outer": 5.0}, "wrong order"),
+        ({"inner": 5.0, "outer": 5.0}, "wrong order"),
+        ({"p_zero": 1.5}, "p_zero=1.5"),
+        ({"p_zero": -0.1}, "p_zero=-0.1"),
+        ({"outer": math.inf}, "must be finite"),
+        ({"p_zero": math.nan}, "must be finite"),
+    ],
+)
+def test_bad_parameters_raise_an_error_naming_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mixture_(torch.empty(3), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        Mixture(**{**{"inner": 5.0, "outer": 10.0, "p_zero": 0.5}, **kwargs})
+
+
+@pytest.mark.parametrize("value", ["5", True, None])
+def test_non_numeric_bounds_are_rejected(value):
+    with pytest.raises(TypeError, match="real number"):
+        Mixture(inner=value)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.complex64], ids=str)
+def test_integer_and_complex_tensors_are_rejected_with_their_dtype(dtype):
+    name = str(dtype).removeprefix("torch.")
+    with pytest.raises(TypeError, match=f"got dtype {name}"):
+        mixture_(torch.zeros(3, dtype=dtype))
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], 3.0, "w"])
+def test_non_tensors_are_rejected_with_their_type(value):
+    with pytest.raises(TypeError, match=f"expects a torch.Tensor, got {type(value).__name__}"):
+        mixture_(value)
+
+
+def test_an_unmaterialized_lazy_weight_is_an_error_not_a_no_op():
+    layer = nn.LazyLinear(3)
+    with pytest.raises(LazyParameterError, match="first forward pass"):
+        mixture_(layer.weight)
+    with pytest.raises(LazyParameterError):
+        mixture_parallel_(layer.weight, seed=0)
+
+
+def test_parallel_result_depends_on_seed_and_chunk_size_only(device):
+    def draw(**kwargs) -> torch.Tensor:
+        return mixture_parallel_(torch.empty(10_000, device=device), **kwargs)
+
+    reference = draw(seed=1, chunk_size=1000, workers=1)
+    assert torch.equal(reference, draw(seed=1, chunk_size=1000, workers=3))
+    assert not torch.equal(reference, draw(seed=2, chunk_size=1000, workers=3))
+    assert in_support(reference, 5.0, 10.0).all()
+
+
+def test_parallel_rejects_bad_layouts_and_counts():
+    with pytest.raises(ValueError, match="contiguous"):
+        mixture_parallel_(torch.empty(4, 6).t(), seed=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        mixture_parallel_(torch.empty(4), seed=0, chunk_size=0)
+    with pytest.raises(ValueError, match="workers"):
+        mixture_parallel_(torch.empty(4), seed=0, workers=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 9), min_size=0, max_size=3).map(tuple),
+    dtype=st.sampled_from(FLOATS),
+    inner=st.floats(0.0, 50.0),
+    width=st.floats(0.01, 50.0),
+    p_zero=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31),
+)
+def test_any_valid_call_fills_every_element_inside_the_support(
+    shape, dtype, inner, width, p_zero, seed
+):
+    outer = inner + width
+    w = torch.full(shape, float("nan"), dtype=dtype)
+    mixture_(w, inner, outer, p_zero, generator=torch.Generator(w.device).manual_seed(seed))
+    assert not w.isnan().any()
+    # One rounding of the dtype is allowed at the bounds: the shift after the shrink is computed
+    # in the tensor's dtype.
+    eps = torch.finfo(dtype).eps * max(outer, 1.0) * 2
+    magnitude = w.double().abs()
+    assert ((w == 0) | ((magnitude >= inner - eps) & (magnitude <= outer + eps))).all()
+    if p_zero == 1.0:
+        assert (w == 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    inner=st.floats(0.0, 20.0),
+    width=st.floats(0.1, 20.0),
+    p_zero=st.floats(0.0, 1.0),
+    u=st.floats(0.0, 1.0),
+)
+def test_ppf_inverts_cdf_and_stays_in_the_support(inner, width, p_zero, u):
+    dist = Mixture(inner, inner + width, p_zero)
+    w = float(dist.ppf(u))
+    assert w == 0.0 or inner - 1e-9 <= abs(w) <= inner + width + 1e-9
+    assert 0.0 <= float(dist.cdf(w)) <= 1.0
+    # F(F^-1(u)) >= u, with equality off the atom
+    assert float(dist.cdf(w)) >= u - 1e-9
