@@ -104,8 +104,6 @@ def rewrite(section: Section, new_lines: list[str]) -> None:
     start = next(
         i for i, line in enumerate(lines) if MARKER.match(line) and f"[start:{section.name}]" in line
     )
-    end = next(
-        i for i, line in enumerate(lines) if MARKER.match(line) and f"[end:{section.name}]" in line
-    )
+    end = next(i for i, line in enumerate(lines) if MARKER.match(line) and f"[end:{section.name}]" in line)
     lines[start + 1 : end] = new_lines
     section.path.write_text("\n".join(lines) + "\n")

@@ -39,7 +39,7 @@ def test_asking_for_cuda_without_cuda_fails_instead_of_falling_back():
 
 @pytest.mark.cuda
 def test_cuda_index_out_of_range_is_an_error():
-    with pytest.raises(RuntimeError, match="only .* CUDA device"):
+    with pytest.raises(RuntimeError, match=r"only .* CUDA device"):
         get_device(f"cuda:{torch.cuda.device_count()}")
 
 

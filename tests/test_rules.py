@@ -31,9 +31,7 @@ def materialized_net() -> nn.Sequential:
 
 def test_first_matching_rule_wins_and_every_parameter_is_reported():
     net = materialized_net()
-    report = apply_rules(
-        net, [Rule(fortytwo, path="2"), Rule(ones, param="weight"), Rule(nn.init.zeros_)]
-    )
+    report = apply_rules(net, [Rule(fortytwo, path="2"), Rule(ones, param="weight"), Rule(nn.init.zeros_)])
     assert (net[2].weight == 42).all() and (net[2].bias == 42).all()
     assert (net[0].weight == 1).all() and (net[0].bias == 0).all()
     assert [e.name for e in report.entries] == ["0.weight", "0.bias", "2.weight", "2.bias"]
@@ -135,7 +133,7 @@ def test_bad_rules_are_rejected_when_built(kwargs, message):
 
 
 def test_apply_rules_rejects_non_modules_non_rules_and_unknown_modes():
-    with pytest.raises(TypeError, match="expects an nn.Module"):
+    with pytest.raises(TypeError, match=r"expects an nn\.Module"):
         apply_rules(torch.zeros(3), [])
     with pytest.raises(TypeError, match="expects Rule objects"):
         apply_rules(nn.Linear(2, 2), [nn.init.zeros_])

@@ -155,9 +155,7 @@ def test_parallel_rejects_bad_layouts_and_counts():
     p_zero=st.floats(0.0, 1.0),
     seed=st.integers(0, 2**31),
 )
-def test_any_valid_call_fills_every_element_inside_the_support(
-    shape, dtype, inner, width, p_zero, seed
-):
+def test_any_valid_call_fills_every_element_inside_the_support(shape, dtype, inner, width, p_zero, seed):
     outer = inner + width
     w = torch.full(shape, float("nan"), dtype=dtype)
     mixture_(w, inner, outer, p_zero, generator=torch.Generator(w.device).manual_seed(seed))

@@ -14,7 +14,9 @@ from snippets_check import sections
 ROOT = Path(__file__).parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 INCLUDE = re.compile(r'^\s*-{1,}8<-{1,}\s+"([^":]+)(?::([\w-]+))?"\s*$', re.MULTILINE)
-EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']|url\(\s*["']?((?:https?:)?//[^)"']+)""")
+EXTERNAL = re.compile(
+    r"""(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']|url\(\s*["']?((?:https?:)?//[^)"']+)"""
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Every snippet file runs as a script, every section runs alone, and what it prints is what the page shows."""
+"""Every snippet file runs as a script, each section runs alone, and prints what the page shows."""
 
 from __future__ import annotations
 

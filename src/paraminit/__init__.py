@@ -8,7 +8,7 @@ network and the `net.apply` functions of the chapter.
 
 from ._checks import LazyParameterError, is_materialized
 from .device import get_device
-from .rules import InitReport, Initialized, Rule, apply_rules, describe_init, require_materialized
+from .rules import Initialized, InitReport, Rule, apply_rules, describe_init, require_materialized
 from .samplers import Mixture, mixture_, mixture_parallel_
 
 __all__ = [

@@ -31,6 +31,8 @@ def make_net() -> nn.Sequential:
         ```
     """
     return nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
+
+
 # --8<-- [end:make_net]
 
 
@@ -41,6 +43,8 @@ def init_normal(module: nn.Module) -> None:
         require_materialized(module)  # a lazy layer must fail loudly, not be skipped
         nn.init.normal_(module.weight, mean=0.0, std=0.01)
         nn.init.zeros_(module.bias)
+
+
 # --8<-- [end:init_normal]
 
 
@@ -51,6 +55,8 @@ def init_constant(module: nn.Module) -> None:
         require_materialized(module)
         nn.init.constant_(module.weight, 1.0)
         nn.init.zeros_(module.bias)
+
+
 # --8<-- [end:init_constant]
 
 
@@ -67,6 +73,8 @@ def init_42(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         require_materialized(module)
         nn.init.constant_(module.weight, 42.0)
+
+
 # --8<-- [end:init_xavier_42]
 
 
@@ -76,5 +84,6 @@ def init_mixture(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
         require_materialized(module)
         mixture_(module.weight)  # inner=5, outer=10, p_zero=1/2
-# --8<-- [end:init_mixture]
 
+
+# --8<-- [end:init_mixture]

@@ -221,9 +221,7 @@ def apply_rules(
     return report
 
 
-def _first_match(
-    rules: list[Rule], path: str, module: nn.Module, param: str
-) -> tuple[int, Rule | None]:
+def _first_match(rules: list[Rule], path: str, module: nn.Module, param: str) -> tuple[int, Rule | None]:
     for index, rule in enumerate(rules):
         if rule.matches(path, module, param):
             return index, rule

@@ -17,6 +17,8 @@ import torch
 
 from ._checks import check_float_tensor
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
 DEFAULT_CHUNK = 1 << 20
 """Elements per chunk in `mixture_parallel_`: fixed, so the result does not depend on the thread count."""
 
@@ -113,8 +115,8 @@ class Mixture:
     def pdf(self, x: Any) -> Any:
         """Density of the continuous part: `(1 - p) / (2 (b - a))` on each slab, 0 elsewhere.
 
-        The atom at zero has no density; its mass `p` is the jump of [cdf][paraminit.samplers.Mixture.cdf] at 0.
-        The density integrates to `1 - p`.
+        The atom at zero has no density; its mass `p` is the jump of
+        [cdf][paraminit.samplers.Mixture.cdf] at 0. The density integrates to `1 - p`.
         """
         t = _as_float64(x)
         height = (1.0 - self.p_zero) / (2.0 * (self.outer - self.inner))
@@ -139,9 +141,7 @@ class Mixture:
             out = torch.where(t < q, low, torch.where(t >= q + p, high, torch.zeros_like(t)))
         return out if isinstance(u, torch.Tensor) else out.numpy()
 
-    def sample_(
-        self, tensor: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Fill `tensor` in place from this mixture; see [mixture_][paraminit.mixture_]."""
         check_float_tensor(tensor, "mixture_")
         with torch.no_grad():
@@ -154,9 +154,21 @@ def _as_float64(x: Any) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float64, device=device)
 
 
-def _sample_(
-    tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None
-) -> torch.Tensor:
+def _sample_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
+    if tensor.dtype not in LOW_PRECISION:
+        return _sample_exact_(tensor, dist, generator)
+    # float16 / bfloat16: a draw on their coarse grid puts real mass on the threshold itself, which the
+    # shrink would zero (0.16% extra zeros in bfloat16). Draw in float32, then round once.
+    if not tensor.is_contiguous():
+        return tensor.copy_(_sample_exact_(torch.empty_like(tensor, dtype=torch.float32), dist, generator))
+    flat = tensor.view(-1)
+    buffer = torch.empty(min(flat.numel(), 1 << 16), dtype=torch.float32, device=flat.device)
+    for chunk in flat.split(buffer.numel()):
+        chunk.copy_(_sample_exact_(buffer[: chunk.numel()], dist, generator))
+    return tensor
+
+
+def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
     a, b, p = dist.inner, dist.outer, dist.p_zero
     if p == 1.0:
         return tensor.zero_()
@@ -209,7 +221,9 @@ def mixture_(
     (`a = p b`) that move is 0 and the map is exactly `hardshrink(x, a)`: the chapter's
     `uniform_(-10, 10)` followed by zeroing `|w| < 5`, without the temporary mask. The cost is one
     `uniform_` plus one elementwise pass. Works for float16, bfloat16, float32 and float64, any
-    shape (empty included), on any device. Runs under `torch.no_grad()`.
+    shape (empty included), on any device; half-precision tensors are drawn in float32 through a
+    small buffer and rounded once, so the fraction of zeros stays exactly `p`. Runs under
+    `torch.no_grad()`.
 
     Args:
         tensor: A floating-point tensor (or parameter), filled in place.
