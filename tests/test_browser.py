@@ -12,15 +12,12 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
+from snippets_check import sections
 
 pytestmark = pytest.mark.browser
 
@@ -45,38 +42,15 @@ def _missing_browser(reason: str) -> None:
     pytest.skip(reason)
 
 
-def snippet_section(path: Path, name: str) -> str:
-    """The lines of section `name` of a snippet file, as pymdownx.snippets includes them."""
-    lines = path.read_text().splitlines()
-    start = lines.index(f"# --8<-- [start:{name}]")
-    end = lines.index(f"# --8<-- [end:{name}]")
-    return "\n".join(lines[start + 1 : end])
-
-
-def theme_features() -> list[str]:
-    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    return list(config.get("theme", {}).get("features", []))
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[str]:
-    """The site, built with --strict and served on 127.0.0.1; yields its base URL (no trailing /)."""
-    out = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
-    handler = functools.partial(_QuietHandler, directory=str(out))
+def site(built_site: Path) -> Iterator[str]:
+    """The strictly built site served on 127.0.0.1; yields its base URL (no trailing /)."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -86,7 +60,6 @@ def site(tmp_path_factory) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-        shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +92,10 @@ class Visit:
         # Nothing may leave the machine: abort every request to another host before it is sent.
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
+        self.page.set_default_timeout(10_000)
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on(
-            "response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}")
-        )
-        self.page.on(
-            "console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}")
-        )
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
     def _route(self, route):
@@ -174,6 +144,13 @@ def test_math_is_typeset_offline(visit, tmp_path):
     assert page.locator(".arithmatex").count() >= 5
     assert page.locator(".katex-error").count() == 0
 
+    # Every formula was typeset: none is left as raw TeX, and KaTeX reported no error.
+    leftovers = page.evaluate(RAW_TEX_JS)
+    assert leftovers == [], f"math left as raw TeX: {leftovers}"
+    assert "\\begin{cases}" not in page.locator("article").inner_text()
+    assert visit.errors == []
+    assert visit.failed == []
+
     # The mixture's display formula is rendered by KaTeX, as glyphs, not left as TeX source.
     displays = page.locator(".arithmatex .katex-display")
     assert displays.count() >= 1
@@ -187,14 +164,9 @@ def test_math_is_typeset_offline(visit, tmp_path):
     box = mixture.bounding_box()
     assert box is not None and box["height"] > 40, f"the cases formula is not laid out: {box}"
     # A brace that reads like a brace needs KaTeX's own fonts, served from the site.
+    page.evaluate("document.fonts.ready.then(() => true)")
     fonts = [u for u in visit.requests if "/assets/katex/fonts/" in u]
     assert fonts, "no KaTeX font was loaded"
-
-    leftovers = page.evaluate(RAW_TEX_JS)
-    assert leftovers == [], f"math left as raw TeX: {leftovers}"
-    assert "\\begin{cases}" not in page.locator("article").inner_text()
-    assert visit.errors == []
-    assert visit.failed == []
 
     mixture.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "mixture.png"))
@@ -219,7 +191,7 @@ def test_no_request_leaves_localhost(visit):
 
 
 def test_copy_button_copies_the_tested_code(visit):
-    expected = snippet_section(ROOT / "snippets" / "chapter.py", "network")
+    expected = next(s for s in sections(ROOT / "snippets" / "chapter.py") if s.name == "network").code
     page = visit.goto(CHAPTER)
     block = page.locator("article .highlight").first
     block.hover()
@@ -232,20 +204,4 @@ def test_copy_button_copies_the_tested_code(visit):
     assert copied.rstrip() == expected.rstrip()
     # The copied code is what the page shows, too.
     assert block.locator("code").inner_text().rstrip() == expected.rstrip()
-    assert visit.errors == []
-
-
-@pytest.mark.skipif(
-    "navigation.instant" not in theme_features(),
-    reason="mkdocs.yml does not enable navigation.instant: every page is a full load",
-)
-def test_instant_navigation_retypesets_math(visit):
-    page = visit.goto("/")
-    page.evaluate("window.__no_full_reload = true")
-    page.locator(f'.md-nav a[href$="{CHAPTER.strip("/")}/"]').first.click()
-    page.wait_for_url(f"**{CHAPTER}")
-    wait_for_math(page)
-    assert page.evaluate("window.__no_full_reload === true"), "navigation was a full page load"
-    assert page.evaluate(RAW_TEX_JS) == []
-    assert page.locator(".katex-display").count() >= 1
     assert visit.errors == []

@@ -9,11 +9,38 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 class LazyParameterError(RuntimeError):
-    """A parameter of a lazy module was used before its first forward pass gave it a shape."""
+    """A parameter of a lazy module was used before its first forward pass gave it a shape.
+
+    A `RuntimeError`, raised instead of silently skipping the parameter.
+
+    Example:
+        ```python
+        from torch import nn
+        from paraminit import LazyParameterError, mixture_
+
+        try:
+            mixture_(nn.LazyLinear(3).weight)
+        except LazyParameterError as error:
+            assert "first forward pass" in str(error)
+        ```
+    """
 
 
 def is_materialized(tensor: torch.Tensor) -> bool:
-    """Whether `tensor` has a shape and storage (`False` for a lazy module's placeholder)."""
+    """Whether `tensor` has a shape and storage (`False` for a lazy module's placeholder).
+
+    Example:
+        ```python
+        import torch
+        from torch import nn
+        from paraminit import is_materialized
+
+        layer = nn.LazyLinear(3)
+        assert not is_materialized(layer.weight)
+        layer(torch.rand(2, 5))
+        assert is_materialized(layer.weight)
+        ```
+    """
     return not isinstance(tensor, nn.parameter.UninitializedTensorMixin)
 
 

@@ -84,7 +84,18 @@ class Rule:
 
 
 def describe_init(init: Initializer) -> str:
-    """A short name for an initializer: `normal_(std=0.01)` for a partial, else its `__name__`."""
+    """A short name for an initializer: `normal_(std=0.01)` for a partial, else its `__name__`.
+
+    Example:
+        ```python
+        import functools
+        from torch import nn
+        from paraminit import describe_init
+
+        assert describe_init(functools.partial(nn.init.normal_, std=0.01)) == "normal_(std=0.01)"
+        assert describe_init(nn.init.zeros_) == "zeros_"
+        ```
+    """
     if isinstance(init, functools.partial):
         inner = describe_init(init.func)
         args = [repr(a) for a in init.args] + [f"{k}={v!r}" for k, v in init.keywords.items()]
@@ -94,7 +105,17 @@ def describe_init(init: Initializer) -> str:
 
 @dataclass(frozen=True)
 class Initialized:
-    """One parameter and what [apply_rules][paraminit.apply_rules] did to it."""
+    """One parameter and what [apply_rules][paraminit.apply_rules] did to it.
+
+    Example:
+        ```python
+        from torch import nn
+        from paraminit import Rule, apply_rules
+
+        entry = apply_rules(nn.Linear(4, 2), [Rule(nn.init.zeros_, param="bias")]).entries[1]
+        assert (entry.name, entry.shape, entry.status) == ("bias", (2,), "initialized")
+        ```
+    """
 
     name: str
     """Qualified name in the model, e.g. `0.weight`."""
@@ -108,7 +129,20 @@ class Initialized:
 
 @dataclass
 class InitReport:
-    """What [apply_rules][paraminit.apply_rules] did to each parameter, in model order."""
+    """What [apply_rules][paraminit.apply_rules] did to each parameter, in model order.
+
+    `str(report)` is a table, one line per parameter: name, shape, status, rule.
+
+    Example:
+        ```python
+        from torch import nn
+        from paraminit import Rule, apply_rules
+
+        report = apply_rules(nn.Linear(4, 2), [Rule(nn.init.zeros_, param="bias")])
+        assert report.counts() == {"untouched": 1, "zeros_ on *.bias": 1}
+        assert report.names("untouched") == ["weight"]
+        ```
+    """
 
     entries: list[Initialized] = field(default_factory=list)
 
@@ -259,6 +293,20 @@ def require_materialized(module: nn.Module) -> nn.Module:
 
     Raises:
         LazyParameterError: naming the module type and its un-materialized parameters.
+
+    Example:
+        ```python
+        import torch
+        from torch import nn
+        from paraminit import LazyParameterError, require_materialized
+
+        layer = nn.LazyLinear(3)
+        try:
+            require_materialized(layer)
+        except LazyParameterError:
+            layer(torch.rand(2, 5))  # the first forward pass gives the weight its shape
+        assert require_materialized(layer) is layer
+        ```
     """
     lazy_names = [n for n, p in module.named_parameters(recurse=False) if not is_materialized(p)]
     if lazy_names:
