@@ -92,3 +92,12 @@ def test_the_chapter_type_test_is_a_silent_no_op_on_a_lazy_net():
     net.apply(by_type)  # no error...
     net(torch.rand(2, 4))
     assert not (net[0].weight == 1).any()  # ...and no effect
+
+
+@pytest.mark.parametrize("init", [init_normal, init_constant, init_xavier, init_42, init_mixture])
+def test_chapter_inits_leave_other_modules_alone(init):
+    norm = nn.LayerNorm(3)
+    before = [p.detach().clone() for p in norm.parameters()]
+    init(norm)
+    init(nn.ReLU())
+    assert all(torch.equal(a, b) for a, b in zip(before, norm.parameters(), strict=True))

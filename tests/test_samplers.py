@@ -183,3 +183,16 @@ def test_ppf_inverts_cdf_and_stays_in_the_support(inner, width, p_zero, u):
     assert 0.0 <= float(dist.cdf(w)) <= 1.0
     # F(F^-1(u)) >= u, with equality off the atom
     assert float(dist.cdf(w)) >= u - 1e-9
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_views_are_drawn_in_float32_and_rounded_once(dtype, device):
+    base = torch.full((64, 32), -1.0, dtype=dtype, device=device)
+    view = base.t()[:, ::2]  # non-contiguous: goes through a float32 copy
+    mixture_(view)
+    assert in_support(view, 5.0, 10.0).all()
+    assert (base[1::2] == -1).all()
+
+
+def test_ppf_of_an_all_zero_mixture_is_zero():
+    assert (Mixture(p_zero=1.0).ppf(torch.linspace(0, 1, 5)) == 0).all()
