@@ -11,7 +11,8 @@ from paraminit.figures import mixture_figure, mixture_histogram
 
 def test_histogram_matches_the_density_and_the_atom():
     dist = Mixture()
-    w = mixture_(torch.empty(400_000), generator=torch.Generator().manual_seed(0))
+    w = torch.empty(400_000)
+    mixture_(w, generator=torch.Generator(w.device).manual_seed(0))
     edges, heights, zeros = mixture_histogram(w, dist, bins=40)  # bins of width 0.5: none straddles 5
     centers = (edges[:-1] + edges[1:]) / 2
     expected = dist.pdf(centers)

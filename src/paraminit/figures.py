@@ -36,7 +36,8 @@ def mixture_histogram(
         from paraminit import Mixture, mixture_
         from paraminit.figures import mixture_histogram
 
-        w = mixture_(torch.empty(10_000), generator=torch.Generator().manual_seed(0))
+        w = torch.empty(10_000)
+        mixture_(w, generator=torch.Generator(w.device).manual_seed(0))
         edges, heights, zeros = mixture_histogram(w, Mixture())
         assert len(edges) == 61 and abs(zeros - 0.5) < 0.02
         ```
@@ -47,7 +48,7 @@ def mixture_histogram(
     if flat.numel() == 0:
         raise ValueError("mixture_histogram() needs at least one sample, got an empty tensor")
     nonzero = flat[flat != 0]
-    edges = torch.linspace(-dist.outer, dist.outer, bins + 1, dtype=torch.float64)
+    edges = torch.linspace(-dist.outer, dist.outer, bins + 1, dtype=torch.float64, device="cpu")
     counts = torch.histc(nonzero, bins=bins, min=-dist.outer, max=dist.outer)
     heights = counts / (flat.numel() * (edges[1] - edges[0]))
     return edges, heights, float((flat == 0).double().mean())
@@ -74,18 +75,19 @@ def mixture_figure(dist: Mixture | None = None, *, n: int = 200_000, seed: int =
     from matplotlib.figure import Figure
 
     dist = dist if dist is not None else Mixture()
-    samples = dist.sample_(torch.empty(n), generator=torch.Generator().manual_seed(seed))
+    # On the CPU whatever the default device, so the figure is the same on every machine.
+    samples = dist.sample_(torch.empty(n, device="cpu"), generator=torch.Generator().manual_seed(seed))
     edges, heights, zero_fraction = mixture_histogram(samples, dist, bins)
 
     figure = Figure(figsize=(7.0, 3.2), layout="constrained")
     density_axis = figure.add_subplot()
     density_axis.stairs(heights.numpy(), edges.numpy(), fill=True, alpha=0.35, label=f"{n:,} draws")
-    grid = torch.linspace(-dist.outer * 1.1, dist.outer * 1.1, 2001, dtype=torch.float64)
+    grid = torch.linspace(-dist.outer * 1.1, dist.outer * 1.1, 2001, dtype=torch.float64, device="cpu")
     grid = grid[grid != 0]
     density_axis.plot(grid.numpy(), dist.pdf(grid).numpy(), color="C0", label="density")
     density_axis.set_xlabel("w")
     density_axis.set_ylabel("density of the slabs")
-    density_axis.set_ylim(0, float(dist.pdf(torch.tensor([dist.outer]))[0]) * 1.6)
+    density_axis.set_ylim(0, float(dist.pdf(dist.outer)) * 1.6)
 
     mass_axis = density_axis.twinx()
     mass_axis.vlines(0, 0, zero_fraction, color="C3", linewidth=3, label=f"zeros: {zero_fraction:.4f}")
