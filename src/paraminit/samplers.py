@@ -85,15 +85,24 @@ class Mixture:
 
     @property
     def var(self) -> float:
-        r"""`Var[w] = (1 - p) (a^2 + a b + b^2) / 3`, the second moment of a slab times its weight."""
+        r"""The variance, the slabs' second moment times their weight.
+
+        $$
+        \operatorname{Var}[w] = (1 - p)\,\frac{a^2 + a b + b^2}{3}
+        $$
+        """
         a, b = self.inner, self.outer
         return (1.0 - self.p_zero) * (a * a + a * b + b * b) / 3.0
 
     def cdf(self, x: Any) -> Any:
         r"""Cumulative distribution function `F(x) = P(w <= x)`.
 
-        With `q = (1 - p) / 2` and `c(t) = clip(t, 0, 1)`:
-        `F(x) = q c((x + b) / (b - a)) + p [x >= 0] + q c((x - a) / (b - a))`.
+        With $q = \frac{1 - p}{2}$ and $c(t) = \min(\max(t, 0), 1)$:
+
+        $$
+        F(x) = q\, c\!\left(\frac{x + b}{b - a}\right) + p\,[x \ge 0]
+             + q\, c\!\left(\frac{x - a}{b - a}\right)
+        $$
 
         Args:
             x: A number, array or tensor.
