@@ -163,6 +163,11 @@ def _as_float64(x: Any) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.float64, device=device)
 
 
+def _buffer_size(tensor: torch.Tensor) -> int:
+    # Small enough to stay in a CPU core's L2 cache; on a GPU, large enough to amortize the launches.
+    return 1 << 16 if tensor.device.type == "cpu" else 1 << 22
+
+
 def _sample_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
     if tensor.dtype not in LOW_PRECISION:
         return _sample_exact_(tensor, dist, generator)
@@ -171,7 +176,7 @@ def _sample_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | N
     if not tensor.is_contiguous():
         return tensor.copy_(_sample_exact_(torch.empty_like(tensor, dtype=torch.float32), dist, generator))
     flat = tensor.view(-1)
-    buffer = torch.empty(min(flat.numel(), 1 << 16), dtype=torch.float32, device=flat.device)
+    buffer = torch.empty(min(flat.numel(), _buffer_size(flat)), dtype=torch.float32, device=flat.device)
     for chunk in flat.split(buffer.numel()):
         chunk.copy_(_sample_exact_(buffer[: chunk.numel()], dist, generator))
     return tensor
@@ -183,7 +188,7 @@ def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generat
         return tensor.zero_()
     # Inverse CDF in two passes and no temporary: draw x ~ U(-h, h) with h = (b - a) / (1 - p), so
     # that |x| < p h has probability p; zero those (hardshrink); the rest, |x| in (p h, h), are the
-    # slabs shifted by a - p h towards zero. In the chapter's case a = p b that shift is 0.
+    # slabs: sign(x) (|x| - p h + a) maps them onto (a, b). In the chapter's case a = p b: no shift.
     half = (b - a) / (1.0 - p)
     gap = p * half
     tensor.uniform_(-half, half, generator=generator)
@@ -200,7 +205,7 @@ def _add_signed_(tensor: torch.Tensor, shift: float) -> None:
         tensor.add_(tensor.sign(), alpha=shift)
         return
     flat = tensor.view(-1)
-    buffer = torch.empty(min(flat.numel(), 1 << 16), dtype=flat.dtype, device=flat.device)
+    buffer = torch.empty(min(flat.numel(), _buffer_size(flat)), dtype=flat.dtype, device=flat.device)
     for chunk in flat.split(buffer.numel()):
         sign = buffer[: chunk.numel()]
         torch.sign(chunk, out=sign)
@@ -226,10 +231,11 @@ def mixture_(
     $$
 
     It draws `x ~ U(-h, h)` with `h = (b - a) / (1 - p)` and maps it through the inverse CDF in
-    place: `|x| < p h` becomes 0, the rest moves `a - p h` towards zero. For the chapter's values
-    (`a = p b`) that move is 0 and the map is exactly `hardshrink(x, a)`: the chapter's
-    `uniform_(-10, 10)` followed by zeroing `|w| < 5`, without the temporary mask. The cost is one
-    `uniform_` plus one elementwise pass. Works for float16, bfloat16, float32 and float64, any
+    place: `|x| < p h` becomes 0 and the rest becomes `sign(x) (|x| - p h + a)`, which maps
+    `|x|` in `(p h, h)` onto `(a, b)`. For the chapter's values (`a = p b`) that shift is 0 and the
+    map is exactly `hardshrink(x, a)`: the chapter's `uniform_(-10, 10)` followed by zeroing
+    `|w| < 5`, without the temporary mask, at the cost of one `uniform_` plus one elementwise pass
+    (other values add a pass through a small buffer). Works for float16, bfloat16, float32 and float64, any
     shape (empty included), on any device; half-precision tensors are drawn in float32 through a
     small buffer and rounded once, so the fraction of zeros stays exactly `p`. Runs under
     `torch.no_grad()`.
