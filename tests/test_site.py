@@ -29,16 +29,17 @@ def test_every_page_is_built(site):
 
 def test_no_include_line_is_left_on_a_page(site):
     for html in site.rglob("*.html"):
-        assert "--8&lt;--" not in html.read_text() and "--8<--" not in html.read_text(), html
+        text = html.read_text()
+        assert "--8&lt;--" not in text and "--8<--" not in text, html
 
 
 def test_nothing_is_loaded_from_another_host(site):
     found = []
     for path in [*site.rglob("*.html"), *site.rglob("*.css")]:
-        for match in EXTERNAL.finditer(path.read_text(errors="replace")):
+        text = path.read_text(errors="replace")
+        for match in EXTERNAL.finditer(text):
             url = match.group(1) or match.group(2)
-            tag_start = path.read_text(errors="replace").rfind("<", 0, match.start())
-            tag = path.read_text(errors="replace")[tag_start : match.start()]
+            tag = text[text.rfind("<", 0, match.start()) : match.start()]
             # Plain links (<a href>) are navigation, not loads; canonical/alternate are metadata.
             if tag.startswith("<a ") or re.search(r'rel="(canonical|alternate)"', tag):
                 continue
