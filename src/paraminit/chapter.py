@@ -5,31 +5,40 @@ Each `init_*` function is meant for `net.apply(...)`. They test the module with 
 it without a word. A lazy layer that has not seen input yet raises
 [LazyParameterError][paraminit.LazyParameterError] instead of being skipped. The pages include these
 functions by section, so the code a reader sees is the code that is tested.
+
+Example:
+    ```python
+    import torch
+    from paraminit.chapter import init_normal, make_net
+
+    net = make_net()
+    assert net(torch.rand(2, 4)).shape == (2, 1)  # the first call materializes the layers
+    net.apply(init_normal)
+    assert (net[0].bias == 0).all()
+    ```
 """
 
-# --8<-- [start:imports]
+# Each page block includes only the import sections it uses.
+# --8<-- [start:import_nn]
 from torch import nn
 
-from paraminit import mixture_, require_materialized
+# --8<-- [end:import_nn]
+# --8<-- [start:import_require]
+from paraminit import require_materialized
 
-# --8<-- [end:imports]
+# --8<-- [end:import_require]
+# isort: split
+# --8<-- [start:import_mixture]
+from paraminit import mixture_
+
+# --8<-- [end:import_mixture]
 
 __all__ = ["init_42", "init_constant", "init_mixture", "init_normal", "init_xavier", "make_net"]
 
 
 # --8<-- [start:make_net]
 def make_net() -> nn.Sequential:
-    """The chapter's network: 8 hidden units, one output, input width inferred at the first call.
-
-    Example:
-        ```python
-        import torch
-        from paraminit.chapter import make_net
-
-        net = make_net()
-        assert net(torch.rand(2, 4)).shape == (2, 1)
-        ```
-    """
+    """The chapter's network: 8 hidden units, one output, input width inferred at the first call."""
     return nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
 
 
