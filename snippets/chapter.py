@@ -311,7 +311,7 @@ X, y = torch.rand(16, 4), torch.rand(16, 1)
 net(X)
 net.apply(init_constant)
 optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
-for step in range(100):
+for _ in range(100):
     optimizer.zero_grad()
     loss = (net(X) - y).pow(2).mean()
     loss.backward()

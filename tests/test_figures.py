@@ -114,3 +114,17 @@ def test_depth_figure_draws_each_profile_on_log_axes():
     assert backward.xaxis_inverted()
     with pytest.raises(ValueError, match="at least one profile"):
         depth_figure({})
+
+
+def test_weights_and_activation_figures_draw_their_panels():
+    from paraminit.figures import activation_histogram_figure, weights_figure
+
+    weights = weights_figure(layers=20, theme="dark")
+    assert [axis.get_title() for axis in weights.axes][2] == "Xavier uniform"
+    assert len(weights.axes) == 4
+    with pytest.raises(ValueError, match="layers must be a positive integer"):
+        weights_figure(layers=0)
+    histograms = activation_histogram_figure(layers=(1, 3), depth=3, width=16)
+    assert [axis.get_title() for axis in histograms.axes] == ["Xavier", "Kaiming"]
+    labels = [text.get_text() for text in histograms.axes[0].get_legend().get_texts()]
+    assert labels == ["layer 1", "layer 3"]
