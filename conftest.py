@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import markdown
@@ -46,9 +47,34 @@ def expand_snippets(text: str) -> str:
     return "\n".join(md.preprocessors["snippet"].run(text.split("\n")))
 
 
+BLOCK_HEADER = re.compile(r"^(\s*)(?:!!!|\?\?\?\+?)\s")
+
+
+def unwrap_blocks(text: str) -> str:
+    """Admonitions and collapsible blocks (`!!!`, `???`) with their bodies moved out by one level.
+
+    Their bodies are indented by 4 spaces, which CommonMark reads as an indented code block, so
+    the fences inside (an exercise's solution) would be invisible to the test collector. Without
+    the header and one level of indent, each fence is a fence again, with the same bytes.
+    """
+    out, open_at = [], []
+    for line in text.split("\n"):
+        if line.strip():
+            indent = len(line) - len(line.lstrip(" "))
+            while open_at and indent <= open_at[-1]:
+                open_at.pop()
+        line = line[4 * len(open_at) :] if line.startswith(" " * 4 * len(open_at)) else line.lstrip(" ")
+        header = BLOCK_HEADER.match(line)
+        if header:
+            open_at.append(len(header.group(1)) + 4 * len(open_at))
+            line = ""
+        out.append(line)
+    return "\n".join(out)
+
+
 class _IncludingMarkdownIt(MarkdownIt):
     def parse(self, src: str, env: dict | None = None):  # type: ignore[override]
-        return super().parse(expand_snippets(src), env)
+        return super().parse(unwrap_blocks(expand_snippets(src)), env)
 
 
 def pytest_markdown_docs_markdown_it() -> MarkdownIt:

@@ -8,13 +8,13 @@
 import torch
 from torch import nn
 
-torch.manual_seed(0)  # the layers draw their default init at the first call: seed it
+torch.manual_seed(0)  # the default init is drawn at the first call
 net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(1))
 print(net[0])  # no input yet: the layer does not know its input width
 #> LazyLinear(in_features=0, out_features=8, bias=True)
 
 X = torch.rand(size=(2, 4))
-print(net(X).shape)  # the first call infers in_features=4 and creates the weights
+print(net(X).shape)  # infers in_features=4, creates the weights
 #> torch.Size([2, 1])
 print(net)
 #> Sequential(
@@ -25,6 +25,26 @@ print(net)
 # --8<-- [end:network]
 
 
+# --8<-- [start:default_init]
+import math
+
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+layer = nn.Linear(1000, 500)  # any nn.Linear starts with PyTorch's default
+bound = 1 / math.sqrt(layer.in_features)
+print(f"bound 1/sqrt(fan_in) = {bound:.4f}")
+#> bound 1/sqrt(fan_in) = 0.0316
+print(f"max |weight| {layer.weight.abs().max():.4f}, "
+      f"max |bias| {layer.bias.abs().max():.4f}")
+#> max |weight| 0.0316, max |bias| 0.0316
+print(f"std of the weights {layer.weight.std():.5f}, "
+      f"bound / sqrt(3) = {bound / math.sqrt(3):.5f}")
+#> std of the weights 0.01826, bound / sqrt(3) = 0.01826
+# --8<-- [end:default_init]
+
+
 # --8<-- [start:normal]
 import torch
 from paraminit.chapter import init_normal, make_net
@@ -32,7 +52,7 @@ from paraminit.chapter import init_normal, make_net
 torch.manual_seed(0)
 net = make_net()
 net(torch.rand(2, 4))  # materialize the lazy layers first
-net.apply(init_normal)  # calls init_normal on every submodule, then on net itself
+net.apply(init_normal)  # on every submodule, then on net itself
 print(net[0].weight.data[0], net[0].bias.data[0])
 #> tensor([-0.0045, -0.0057, -0.0056,  0.0059]) tensor(0.)
 # --8<-- [end:normal]
@@ -64,6 +84,32 @@ print(net[0].weight.data[0])
 print(net[2].weight.data)
 #> tensor([[42., 42., 42., 42., 42., 42., 42., 42.]])
 # --8<-- [end:per_layer]
+
+
+# --8<-- [start:my_init]
+import torch
+from torch import nn
+from paraminit.chapter import make_net
+
+
+def my_init(module):  # the original chapter's code, unchanged
+    if type(module) == nn.Linear:
+        print("Init", *[(name, param.shape)
+                        for name, param in module.named_parameters()][0])
+        nn.init.uniform_(module.weight, -10, 10)
+        module.weight.data *= module.weight.data.abs() >= 5
+
+
+torch.manual_seed(0)
+net = make_net()
+net(torch.rand(2, 4))  # materialized: type(net[0]) is nn.Linear now
+net.apply(my_init)
+#> Init weight torch.Size([8, 4])
+#> Init weight torch.Size([1, 8])
+print(net[0].weight[:2])
+#> tensor([[-7.7531, -6.9309, -5.1658,  0.0000],
+#>         [ 0.0000, -5.9235,  0.0000,  5.4897]], grad_fn=<SliceBackward0>)
+# --8<-- [end:my_init]
 
 
 # --8<-- [start:mixture]
@@ -125,3 +171,202 @@ with torch.no_grad():  # what the library does instead of .data
 print(net[0].weight[0])
 #> tensor([42.,  2.,  2.,  2.], grad_fn=<SelectBackward0>)
 # --8<-- [end:direct_no_grad]
+
+
+# --8<-- [start:ex_builtin]
+import torch
+
+PURPOSE = {  # what each in-place initializer of torch.nn.init draws
+    "uniform_": "U(a, b)",
+    "normal_": "N(mean, std^2)",
+    "trunc_normal_": "N(mean, std^2), redrawn outside [a, b]",
+    "constant_": "the value val everywhere",
+    "ones_": "1 everywhere",
+    "zeros_": "0 everywhere",
+    "eye_": "the identity matrix (2-D tensors)",
+    "dirac_": "identity convolution: output = input (3-5-D)",
+    "xavier_uniform_": "U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))",
+    "xavier_normal_": "std = gain sqrt(2 / (fan_in + fan_out))",
+    "kaiming_uniform_": "U(-b, b), b = gain sqrt(3 / fan)",
+    "kaiming_normal_": "std = gain / sqrt(fan)",
+    "orthogonal_": "a (semi-)orthogonal matrix, times gain",
+    "sparse_": "2-D: a fraction of each column 0, rest N(0, std^2)",
+}
+found = sorted(name for name in dir(torch.nn.init)
+               if name.endswith("_") and not name.startswith("_"))
+print(found == sorted(PURPOSE))  # the table covers every initializer
+#> True
+for name in found:
+    print(f"{name:17} {PURPOSE[name]}")
+#> constant_         the value val everywhere
+#> dirac_            identity convolution: output = input (3-5-D)
+#> eye_              the identity matrix (2-D tensors)
+#> kaiming_normal_   std = gain / sqrt(fan)
+#> kaiming_uniform_  U(-b, b), b = gain sqrt(3 / fan)
+#> normal_           N(mean, std^2)
+#> ones_             1 everywhere
+#> orthogonal_       a (semi-)orthogonal matrix, times gain
+#> sparse_           2-D: a fraction of each column 0, rest N(0, std^2)
+#> trunc_normal_     N(mean, std^2), redrawn outside [a, b]
+#> uniform_          U(a, b)
+#> xavier_normal_    std = gain sqrt(2 / (fan_in + fan_out))
+#> xavier_uniform_   U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))
+#> zeros_            0 everywhere
+# --8<-- [end:ex_builtin]
+
+
+# --8<-- [start:ex_he]
+import torch
+
+torch.manual_seed(0)
+z = torch.randn(1_000_000, dtype=torch.float64)  # symmetric around 0
+print(f"E[z^2] = {z.pow(2).mean():.4f}, "
+      f"E[relu(z)^2] = {z.relu().pow(2).mean():.4f}")
+#> E[z^2] = 0.9978, E[relu(z)^2] = 0.4985
+
+n = 512  # fan_in
+h = torch.randn(2048, n, dtype=torch.float64).relu()  # a ReLU layer's output
+w = torch.randn(n, n, dtype=torch.float64) * (2 / n) ** 0.5  # He: 2 / n_in
+out = (h @ w.T).relu()
+print(f"E[h^2] in {h.pow(2).mean():.4f}, out {out.pow(2).mean():.4f}")
+#> E[h^2] in 0.5016, out 0.4985
+# --8<-- [end:ex_he]
+
+
+# --8<-- [start:ex_type_mha]
+from torch import nn
+
+attention = nn.MultiheadAttention(embed_dim=8, num_heads=2)
+print([name for name, m in attention.named_modules()
+       if type(m) == nn.Linear])
+#> []
+print([name for name, m in attention.named_modules()
+       if isinstance(m, nn.Linear)])
+#> ['out_proj']
+print(type(attention.out_proj).__name__, "is a subclass of nn.Linear:",
+      issubclass(type(attention.out_proj), nn.Linear))
+#> NonDynamicallyQuantizableLinear is a subclass of nn.Linear: True
+# --8<-- [end:ex_type_mha]
+
+
+# --8<-- [start:ex_lazy_batch]
+import torch
+from paraminit.chapter import make_net
+
+
+def first_weight(batch_size, batch_generator=None):
+    torch.manual_seed(0)
+    net = make_net()
+    X = torch.rand(batch_size, 4, generator=batch_generator)
+    net(X)  # the lazy layers draw their default init now
+    return net[0].weight.detach().clone()
+
+
+print(torch.equal(first_weight(2), first_weight(2)))
+#> True
+print(torch.equal(first_weight(2), first_weight(3)))
+#> False
+own = [torch.Generator().manual_seed(1) for _ in range(2)]
+print(torch.equal(first_weight(2, own[0]), first_weight(3, own[1])))
+#> True
+# --8<-- [end:ex_lazy_batch]
+
+
+# --8<-- [start:ex_trunc_normal]
+import math
+
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+w = nn.init.trunc_normal_(torch.empty(256, 256), std=0.01)
+print(f"max |w| {w.abs().max():.4f}")  # a=-2, b=2: nothing was cut
+#> max |w| 0.0456
+
+
+def init_trunc_normal(module, std=0.01):
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+        nn.init.zeros_(module.bias)
+
+
+layer = nn.Linear(256, 256)
+layer.apply(init_trunc_normal)
+phi = math.exp(-2**2 / 2) / math.sqrt(2 * math.pi)  # density at 2
+mass = math.erf(2 / math.sqrt(2))  # P(|z| < 2)
+print(f"max |w| {layer.weight.abs().max():.4f}, "
+      f"std {layer.weight.std():.5f}, "
+      f"expected {0.01 * math.sqrt(1 - 2 * 2 * phi / mass):.5f}")
+#> max |w| 0.0200, std 0.00880, expected 0.00880
+# --8<-- [end:ex_trunc_normal]
+
+
+# --8<-- [start:ex_constant_grad]
+import torch
+from paraminit.chapter import init_constant, make_net
+
+torch.manual_seed(0)
+net = make_net()
+X, y = torch.rand(16, 4), torch.rand(16, 1)
+net(X)
+net.apply(init_constant)
+optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+for _ in range(100):
+    optimizer.zero_grad()
+    loss = (net(X) - y).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+grad, weight = net[0].weight.grad, net[0].weight
+print(grad[:3])  # the first 3 of 8 hidden units
+#> tensor([[-0.0023, -0.0019,  0.0002, -0.0007],
+#>         [-0.0023, -0.0019,  0.0002, -0.0007],
+#>         [-0.0023, -0.0019,  0.0002, -0.0007]])
+print("all rows equal:", bool((grad == grad[0]).all()),
+      bool((weight == weight[0]).all()))
+#> all rows equal: True True
+# --8<-- [end:ex_constant_grad]
+
+
+# --8<-- [start:ex_dropout]
+import torch
+from torch import nn
+from paraminit.chapter import init_constant
+
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5),
+                    nn.Linear(8, 1))
+net.apply(init_constant)
+X, y = torch.rand(16, 4), torch.rand(16, 1)
+(net(X) - y).pow(2).mean().backward()  # training mode: dropout is on
+grad = net[0].weight.grad
+print("all rows equal:", bool((grad == grad[0]).all()))
+#> all rows equal: False
+# --8<-- [end:ex_dropout]
+
+
+# --8<-- [start:ex_xavier_bound]
+import math
+
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+layer = nn.Linear(300, 100)
+nn.init.xavier_uniform_(layer.weight)
+print(f"max |w| {layer.weight.abs().max():.4f}, "
+      f"bound sqrt(6 / 400) = {math.sqrt(6 / 400):.4f}")
+#> max |w| 0.1225, bound sqrt(6 / 400) = 0.1225
+# --8<-- [end:ex_xavier_bound]
+
+
+# --8<-- [start:ex_mixture_draws]
+import torch
+from paraminit import Mixture, mixture_
+
+torch.manual_seed(0)
+w = mixture_(torch.empty(1_000_000))
+print(f"zeros {(w == 0).double().mean():.4f}, p_zero {Mixture().p_zero}")
+#> zeros 0.4997, p_zero 0.5
+print(f"variance {w.double().var():.3f}, closed form {Mixture().var:.3f}")
+#> variance 29.155, closed form 29.167
+# --8<-- [end:ex_mixture_draws]

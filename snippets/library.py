@@ -16,24 +16,27 @@ def init_constant_by_type(module):  # the original chapter's test
 
 
 net = make_net()
-net.apply(init_constant_by_type)  # before the first forward pass: type() is LazyLinear
+net.apply(init_constant_by_type)  # before the first call: type() is LazyLinear
 net(torch.rand(2, 4))
-print((net[0].weight == 1).all())  # the init never ran, and nothing said so
+print((net[0].weight == 1).all())  # the init never ran; nothing said so
 #> tensor(False)
 # --8<-- [end:type_trap]
 
 
 # --8<-- [start:type_trap_caught]
+import textwrap
+
 import torch
 from paraminit import LazyParameterError
 from paraminit.chapter import init_constant, make_net
 
 net = make_net()
 try:
-    net.apply(init_constant)  # isinstance matches LazyLinear, require_materialized stops it
+    net.apply(init_constant)  # isinstance matches, require_materialized stops
 except LazyParameterError as error:
-    print(error)
-#> LazyLinear has un-materialized parameters ['weight', 'bias']: run the model on an example input (one forward pass) before initializing it
+    print(textwrap.fill(str(error), 76))
+#> LazyLinear has un-materialized parameters ['weight', 'bias']: run the model
+#> on an example input (one forward pass) before initializing it
 
 net(torch.rand(2, 4))  # materialize, then it works
 net.apply(init_constant)
@@ -52,27 +55,33 @@ from paraminit.chapter import make_net
 
 torch.manual_seed(0)
 net = make_net()  # still lazy: no shapes yet
+fill_42 = functools.partial(nn.init.constant_, val=42.0)
 rules = [
     Rule(nn.init.xavier_uniform_, module=nn.Linear, param="weight", path="0"),
-    Rule(functools.partial(nn.init.constant_, val=42.0), module=nn.Linear, param="weight"),
+    Rule(fill_42, module=nn.Linear, param="weight"),
     Rule(nn.init.zeros_, param="bias"),
 ]
 report = apply_rules(net, rules)
-print(report)  # nothing can be filled yet: every rule waits for the first forward pass
+print(report)  # nothing to fill yet: every rule waits for the first call
 #> 0.weight  (lazy)  deferred     xavier_uniform_ on Linear.weight at '0'
 #> 0.bias    (lazy)  deferred     zeros_ on *.bias
 #> 2.weight  (lazy)  deferred     constant_(val=42.0) on Linear.weight
 #> 2.bias    (lazy)  deferred     zeros_ on *.bias
 
-net(torch.rand(2, 4))  # materializes each layer, then runs its rules before computing
+net(torch.rand(2, 4))  # materializes each layer, runs its rules, computes
 print(net[2].weight.data, net[2].bias.data)
 #> tensor([[42., 42., 42., 42., 42., 42., 42., 42.]]) tensor([0.])
-print(report.counts())
-#> {"xavier_uniform_ on Linear.weight at '0'": 1, 'zeros_ on *.bias': 2, 'constant_(val=42.0) on Linear.weight': 1}
+for label, count in report.counts().items():
+    print(count, label)
+#> 1 xavier_uniform_ on Linear.weight at '0'
+#> 2 zeros_ on *.bias
+#> 1 constant_(val=42.0) on Linear.weight
 # --8<-- [end:rules]
 
 
 # --8<-- [start:unused_rule]
+import textwrap
+
 import torch
 from torch import nn
 from paraminit import Rule, apply_rules
@@ -80,19 +89,24 @@ from paraminit.chapter import make_net
 
 net = make_net()
 net(torch.rand(2, 4))
-try:  # a typo in a pattern selects nothing: that is an error, not a no-op
-    apply_rules(net, [Rule(nn.init.zeros_, module=nn.Linear, param="weights")])
+typo = Rule(nn.init.zeros_, module=nn.Linear, param="weights")
+try:  # a pattern that selects nothing is an error, not a no-op
+    apply_rules(net, [typo])
 except ValueError as error:
-    print(error)
-#> rule(s) matched no parameter of Sequential: ['zeros_ on Linear.weights']. Check the module type, the param and path patterns, or pass allow_unused=True
+    print(textwrap.fill(str(error), 76))
+#> rule(s) matched no parameter of Sequential: ['zeros_ on Linear.weights'].
+#> Check the module type, the param and path patterns, or pass
+#> allow_unused=True
 # --8<-- [end:unused_rule]
 
 
 # --8<-- [start:data_vs_no_grad]
+import textwrap
+
 import torch
 
 x = torch.ones(3, requires_grad=True)
-y = torch.sigmoid(x)  # backward needs y itself: dy/dx = y * (1 - y)
+y = torch.sigmoid(x)  # backward needs y: dy/dx = y * (1 - y)
 y.data.zero_()  # invisible to autograd
 y.sum().backward()
 print(x.grad)  # silently wrong: the true gradient is 0.1966 each
@@ -105,8 +119,9 @@ with torch.no_grad():
 try:
     y.sum().backward()
 except RuntimeError as error:
-    print(str(error)[:88])
-#> one of the variables needed for gradient computation has been modified by an inplace ope
+    print(textwrap.fill(str(error).split(":")[0], 76))
+#> one of the variables needed for gradient computation has been modified by an
+#> inplace operation
 # --8<-- [end:data_vs_no_grad]
 
 
@@ -117,10 +132,9 @@ from paraminit import Mixture
 chapter = Mixture()  # inner=5, outer=10, p_zero=1/2
 u = torch.tensor([0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9], dtype=torch.float64)
 inverse_cdf = chapter.ppf(u)
-uniform_then_shrink = torch.hardshrink(20 * u - 10, 5.0)  # U(-10, 10), then zero |w| <= 5
-print(inverse_cdf)
-#> tensor([-10.0000,  -8.0000,  -6.0000,   0.0000,   0.0000,   0.0000,   6.0000,
-#>           8.0000], dtype=torch.float64)
+uniform_then_shrink = torch.hardshrink(20 * u - 10, 5.0)  # zeroes |w| <= 5
+print([round(v, 4) for v in inverse_cdf.tolist()])
+#> [-10.0, -8.0, -6.0, 0.0, 0.0, 0.0, 6.0, 8.0]
 print(torch.allclose(inverse_cdf, uniform_then_shrink))
 #> True
 # --8<-- [end:inverse_cdf]
@@ -133,9 +147,11 @@ from paraminit import Mixture, mixture_
 torch.manual_seed(0)
 w = mixture_(torch.empty(1_000_000), inner=1.0, outer=3.0, p_zero=0.2)
 nonzero = w[w != 0].abs()
-print(f"zeros {(w == 0).double().mean():.4f}, |w| in [{nonzero.min():.4f}, {nonzero.max():.4f}]")
+print(f"zeros {(w == 0).double().mean():.4f}, "
+      f"|w| in [{nonzero.min():.4f}, {nonzero.max():.4f}]")
 #> zeros 0.1998, |w| in [1.0000, 3.0000]
-print(f"variance {w.double().var():.4f}, closed form {Mixture(1.0, 3.0, 0.2).var:.4f}")
+print(f"variance {w.double().var():.4f}, "
+      f"closed form {Mixture(1.0, 3.0, 0.2).var:.4f}")
 #> variance 3.4662, closed form 3.4667
 # --8<-- [end:general_mixture]
 
@@ -147,6 +163,6 @@ from paraminit import mixture_parallel_
 w = torch.empty(4096, 4096)
 one = mixture_parallel_(w.clone(), seed=0, workers=1)
 four = mixture_parallel_(w.clone(), seed=0, workers=4)
-print(torch.equal(one, four))  # the chunks and their seeds do not depend on the threads
+print(torch.equal(one, four))  # chunks and seeds do not depend on threads
 #> True
 # --8<-- [end:parallel]

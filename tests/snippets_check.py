@@ -67,10 +67,14 @@ def run_section(section: Section) -> dict[int, str]:
     def recording_print(*args, sep=" ", end="\n", file=None, flush=False):
         if file not in (None, sys.stdout):
             return builtins_print(*args, sep=sep, end=end, file=file, flush=flush)
-        frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename != filename:
+        # The section's own top-level frame: a print inside a function the section defines (or
+        # a library function it calls) belongs to the top-level statement that called it.
+        frame, line = sys._getframe(1), ends[-1][1]
+        while frame is not None:
+            if frame.f_code is code:
+                line = frame.f_lineno
+                break
             frame = frame.f_back
-        line = frame.f_lineno if frame is not None else ends[-1][1]
         statement_end = next((e for s, e in ends if s <= line <= e), ends[-1][1])
         buffer = io.StringIO()
         builtins_print(*args, sep=sep, end=end, file=buffer)

@@ -40,3 +40,91 @@ def test_figure_draws_the_seeded_samples_and_the_zero_mass():
     zero_label = next(label for label in labels if label.startswith("zeros: "))
     assert float(zero_label.removeprefix("zeros: ")) == pytest.approx(0.2, abs=0.01)
     assert mass_axis.get_ylim() == (0.0, 1.0)
+
+
+FIGURE_NAMES = ["mixture", "depth", "weights", "activations"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_series_colour_has_3_to_1_contrast_with_its_background(theme):
+    from paraminit.figures import THEMES, contrast_ratio
+
+    colours = THEMES[theme]
+    for colour in colours["series"]:
+        assert contrast_ratio(colour, colours["background"]) >= 3.0, colour
+    assert contrast_ratio(colours["text"], colours["background"]) >= 7.0
+
+
+def test_contrast_ratio_rejects_a_bad_colour():
+    from paraminit.figures import contrast_ratio
+
+    with pytest.raises(ValueError, match="#rrggbb"):
+        contrast_ratio("red", "#ffffff")
+
+
+def test_unknown_theme_is_refused():
+    with pytest.raises(ValueError, match="theme must be one of"):
+        mixture_figure(n=10, theme="sepia")
+
+
+def test_built_figures_come_in_both_palettes_and_are_the_same_bytes_as_a_fresh_draw(built_site):
+    import importlib.util
+    from pathlib import Path
+
+    hook_path = Path(__file__).parents[1] / "docs" / "hooks" / "figures.py"
+    spec = importlib.util.spec_from_file_location("figures_hook", hook_path)
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    for name in FIGURE_NAMES:
+        light = (built_site / "figures" / f"{name}-light.svg").read_text()
+        dark = (built_site / "figures" / f"{name}-dark.svg").read_text()
+        assert light != dark and 'fill="#ffffff"' not in light.split("<g id=", 2)[1][:400]
+    # Byte-identical between builds: the same code draws the same bytes.
+    assert (
+        hook.render_svg(hook.FIGURES["depth"], "dark")
+        == (built_site / "figures" / "depth-dark.svg").read_text()
+    )
+
+
+def test_pages_show_each_figure_with_alt_text_in_both_palettes(built_site):
+    import re
+
+    for page, names in {
+        "why-initialization": ["depth", "activations"],
+        "parameter-initialization": ["weights"],
+        "library": ["mixture"],
+    }.items():
+        html = (built_site / page / "index.html").read_text()
+        for name in names:
+            for theme in ("light", "dark"):
+                tag = re.search(rf'<img[^>]*src="[^"]*figures/{name}-{theme}\.svg#only-{theme}"[^>]*>', html)
+                assert tag, (page, name, theme)
+                alt = re.search(r'alt="([^"]+)"', tag.group(0))
+                assert alt and len(alt.group(1).split()) >= 15, (page, name)
+
+
+def test_depth_figure_draws_each_profile_on_log_axes():
+    from paraminit.figures import depth_figure
+    from paraminit.propagation import compare_inits
+
+    figure = depth_figure(compare_inits(["Xavier", "Kaiming"], depth=6, width=16), theme="dark")
+    forward, backward = figure.axes
+    assert forward.get_yscale() == backward.get_yscale() == "log"
+    assert [line.get_label() for line in forward.get_lines()] == ["Xavier", "Kaiming"]
+    assert backward.xaxis_inverted()
+    with pytest.raises(ValueError, match="at least one profile"):
+        depth_figure({})
+
+
+def test_weights_and_activation_figures_draw_their_panels():
+    from paraminit.figures import activation_histogram_figure, weights_figure
+
+    weights = weights_figure(layers=20, theme="dark")
+    assert [axis.get_title() for axis in weights.axes][2] == "Xavier uniform"
+    assert len(weights.axes) == 4
+    with pytest.raises(ValueError, match="layers must be a positive integer"):
+        weights_figure(layers=0)
+    histograms = activation_histogram_figure(layers=(1, 3), depth=3, width=16)
+    assert [axis.get_title() for axis in histograms.axes] == ["Xavier", "Kaiming"]
+    labels = [text.get_text() for text in histograms.axes[0].get_legend().get_texts()]
+    assert labels == ["layer 1", "layer 3"]

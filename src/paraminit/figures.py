@@ -1,11 +1,19 @@
-"""Figures: what a sampler drew next to what the closed form says it should draw.
+"""Figures: what a sampler drew next to what the closed form says it should draw, and how the scale of
+a signal changes with depth under each init.
 
+Every figure comes in two themes, `"light"` and `"dark"`, drawn on a transparent background with
+text and series colours chosen for the site's light and dark palettes (each series colour has a
+contrast of at least 3:1 with its background, and series also differ by line style or marker).
 Needs matplotlib (`pip install paraminit[docs]`); the rest of the library does not.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import functools
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
@@ -13,6 +21,95 @@ from .samplers import Mixture
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+Theme = Literal["light", "dark"]
+
+THEMES: dict[str, dict[str, object]] = {
+    "light": {
+        "background": "#ffffff",
+        "text": "#1a1a1a",
+        "grid": "#d0d0d0",
+        "series": ("#0072B2", "#D55E00", "#1B7837", "#7B3294", "#8C510A"),
+    },
+    "dark": {
+        "background": "#1e2029",
+        "text": "#e2e4e9",
+        "grid": "#4a4d5a",
+        "series": ("#56B4E9", "#FF9E80", "#7FD1AE", "#F4A3D4", "#FFB000"),
+    },
+}
+"""Colours of each theme. `background` is the page behind the transparent figure (Material's white
+and its `slate` scheme's background); `series` are the line and bar colours, in order."""
+
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "D", "v")
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio between two `#rrggbb` colours, from 1 (same) to 21 (black on white).
+
+    Args:
+        first: A colour as `#rrggbb`.
+        second: Another.
+
+    Returns:
+        `(L1 + 0.05) / (L2 + 0.05)` with `L1 >= L2` their relative luminances.
+
+    Raises:
+        ValueError: a colour is not `#rrggbb`.
+
+    Example:
+        ```python
+        from paraminit.figures import contrast_ratio
+
+        assert round(contrast_ratio("#000000", "#ffffff"), 1) == 21.0
+        ```
+    """
+
+    def luminance(colour: str) -> float:
+        text = colour.removeprefix("#")
+        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ValueError(f"expected a colour as '#rrggbb', got {colour!r}")
+        channels = [int(text[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _theme(theme: str) -> dict[str, object]:
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {sorted(THEMES)}, got {theme!r}")
+    return THEMES[theme]
+
+
+@contextlib.contextmanager
+def _themed(theme: str) -> Iterator[dict[str, object]]:
+    """matplotlib settings of `theme` (Agg backend, transparent background) while a figure is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    colours = _theme(theme)
+    text, grid = colours["text"], colours["grid"]
+    settings = {
+        "figure.facecolor": "none",
+        "axes.facecolor": "none",
+        "savefig.transparent": True,
+        "text.color": text,
+        "axes.labelcolor": text,
+        "axes.edgecolor": text,
+        "axes.titlecolor": text,
+        "xtick.color": text,
+        "ytick.color": text,
+        "grid.color": grid,
+        "legend.labelcolor": text,
+        "legend.edgecolor": grid,
+        "legend.facecolor": "none",
+        "svg.hashsalt": "paraminit",
+    }
+    with matplotlib.rc_context(settings):
+        yield colours
 
 
 def mixture_histogram(
@@ -54,7 +151,9 @@ def mixture_histogram(
     return edges, heights, float((flat == 0).double().mean())
 
 
-def mixture_figure(dist: Mixture | None = None, *, n: int = 200_000, seed: int = 0, bins: int = 60) -> Figure:
+def mixture_figure(
+    dist: Mixture | None = None, *, n: int = 200_000, seed: int = 0, bins: int = 60, theme: Theme = "light"
+) -> Figure:
     """Plot `n` draws of [mixture_][paraminit.mixture_] against the mixture's density and atom.
 
     Bars: the histogram of the nonzero draws; line: `dist.pdf`; the stem at 0: the fraction of
@@ -65,13 +164,11 @@ def mixture_figure(dist: Mixture | None = None, *, n: int = 200_000, seed: int =
         n: Number of draws (on the CPU, from a generator seeded with `seed`).
         seed: Seed of the draws, so the figure is the same on every build.
         bins: Histogram bins.
+        theme: `"light"` or `"dark"`: the colours of `THEMES[theme]`.
 
     Returns:
         A matplotlib `Figure`.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     dist = dist if dist is not None else Mixture()
@@ -79,25 +176,203 @@ def mixture_figure(dist: Mixture | None = None, *, n: int = 200_000, seed: int =
     samples = dist.sample_(torch.empty(n, device="cpu"), generator=torch.Generator().manual_seed(seed))
     edges, heights, zero_fraction = mixture_histogram(samples, dist, bins)
 
-    figure = Figure(figsize=(7.0, 3.2), layout="constrained")
-    density_axis = figure.add_subplot()
-    density_axis.stairs(heights.numpy(), edges.numpy(), fill=True, alpha=0.35, label=f"{n:,} draws")
-    grid = torch.linspace(-dist.outer * 1.1, dist.outer * 1.1, 2001, dtype=torch.float64, device="cpu")
-    grid = grid[grid != 0]
-    density_axis.plot(grid.numpy(), dist.pdf(grid).numpy(), color="C0", label="density")
-    density_axis.set_xlabel("w")
-    density_axis.set_ylabel("density of the slabs")
-    density_axis.set_ylim(0, float(dist.pdf(dist.outer)) * 1.6)
+    with _themed(theme) as colours:
+        bar, atom = colours["series"][0], colours["series"][1]
+        figure = Figure(figsize=(7.0, 3.2), layout="constrained")
+        density_axis = figure.add_subplot()
+        density_axis.stairs(
+            heights.numpy(), edges.numpy(), fill=True, alpha=0.35, color=bar, label=f"{n:,} draws"
+        )
+        grid = torch.linspace(-dist.outer * 1.1, dist.outer * 1.1, 2001, dtype=torch.float64, device="cpu")
+        grid = grid[grid != 0]
+        density_axis.plot(grid.numpy(), dist.pdf(grid).numpy(), color=bar, label="density")
+        density_axis.set_xlabel("w")
+        density_axis.set_ylabel("density of the slabs")
+        density_axis.set_ylim(0, float(dist.pdf(dist.outer)) * 1.6)
 
-    mass_axis = density_axis.twinx()
-    mass_axis.vlines(0, 0, zero_fraction, color="C3", linewidth=3, label=f"zeros: {zero_fraction:.4f}")
-    mass_axis.plot([0], [dist.p_zero], "o", color="C3", fillstyle="none", label=f"p = {dist.p_zero:g}")
-    mass_axis.set_ylim(0, 1)
-    mass_axis.set_ylabel("mass at 0")
+        mass_axis = density_axis.twinx()
+        mass_axis.vlines(0, 0, zero_fraction, color=atom, linewidth=3, label=f"zeros: {zero_fraction:.4f}")
+        mass_axis.plot([0], [dist.p_zero], "o", color=atom, fillstyle="none", label=f"p = {dist.p_zero:g}")
+        mass_axis.set_ylim(0, 1)
+        mass_axis.set_ylabel("mass at 0")
 
-    handles = [h for axis in (density_axis, mass_axis) for h in axis.get_legend_handles_labels()[0]]
-    density_axis.legend(handles=handles, loc="upper left", frameon=False, fontsize="small")
-    density_axis.set_title(
-        f"mixture_(inner={dist.inner:g}, outer={dist.outer:g}, p_zero={dist.p_zero:g})", fontsize="medium"
-    )
+        handles = [h for axis in (density_axis, mass_axis) for h in axis.get_legend_handles_labels()[0]]
+        density_axis.legend(handles=handles, loc="upper left", frameon=False, fontsize="small")
+        density_axis.set_title(
+            f"mixture_(inner={dist.inner:g}, outer={dist.outer:g}, p_zero={dist.p_zero:g})",
+            fontsize="medium",
+        )
+    return figure
+
+
+def depth_figure(
+    profiles: dict | None = None, *, theme: Theme = "light", depth: int = 50, width: int = 256
+) -> Figure:
+    """The RMS of activations and of gradients, layer by layer, for each init, on a log axis.
+
+    Left: RMS of the activations `h_l` for `l = 1 .. depth`. Right: RMS of the gradient that reaches
+    the input of layer `l`, read from the top (`l = depth`, one layer back) down to `l = 1` (every
+    layer back). Data from [compare_inits][paraminit.propagation.compare_inits].
+
+    Args:
+        profiles: Name to `SignalProfile`; default `compare_inits(depth=depth, width=width)`.
+        theme: `"light"` or `"dark"`.
+        depth: Depth for the default profiles.
+        width: Width for the default profiles.
+
+    Returns:
+        A matplotlib `Figure` with two log-scale axes.
+    """
+    from matplotlib.figure import Figure
+
+    from .propagation import compare_inits
+
+    if profiles is None:
+        profiles = compare_inits(depth=depth, width=width)
+    if not profiles:
+        raise ValueError("depth_figure() needs at least one profile, got none")
+    with _themed(theme) as colours:
+        figure = Figure(figsize=(7.0, 3.6), layout="constrained")
+        forward, backward = figure.subplots(1, 2, sharey=True)
+        for index, (name, profile) in enumerate(profiles.items()):
+            style = {
+                "color": colours["series"][index % len(colours["series"])],
+                "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+                "marker": MARKERS[index % len(MARKERS)],
+                "markevery": max(profile.depth // 5, 1),
+                "markersize": 4,
+                "linewidth": 1.6,
+                "label": name,
+            }
+            layers = range(1, profile.depth + 1)
+            forward.plot(layers, profile.activations, **style)
+            backward.plot(layers, profile.gradients, **style)
+        for axis, title in (
+            (forward, "activations: RMS of $h_l$"),
+            (backward, "gradients: RMS of $\\partial L / \\partial h_{l-1}$"),
+        ):
+            axis.set_yscale("log")
+            axis.set_xlabel("layer $l$")
+            axis.set_title(title, fontsize="medium")
+            axis.grid(True, which="major", linewidth=0.5)
+        forward.set_ylabel("RMS (log scale)")
+        backward.invert_xaxis()  # the gradient travels from the last layer back to the first
+        forward.legend(loc="lower left", fontsize="small", frameon=False)
+    return figure
+
+
+@functools.lru_cache(maxsize=4)
+def _chapter_weight_samples(layers: int, seed: int) -> dict[str, torch.Tensor]:
+    """`layers` independently initialized 8 x 4 weights per init, pooled (cached: both themes share them)."""
+    from torch import nn
+
+    from .samplers import mixture_
+
+    draws = {
+        "PyTorch default: U(-1/2, 1/2)": lambda: nn.Linear(4, 8, device="cpu").weight,
+        "N(0, 0.01²)": lambda: nn.init.normal_(torch.empty(8, 4, device="cpu"), 0.0, 0.01),
+        "Xavier uniform": lambda: nn.init.xavier_uniform_(torch.empty(8, 4, device="cpu")),
+        "mixture_ (the custom init)": lambda: mixture_(torch.empty(8, 4, device="cpu")),
+    }
+    samples = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for name, draw in draws.items():
+            samples[name] = torch.cat([draw().detach().reshape(-1) for _ in range(layers)])
+    return samples
+
+
+def weights_figure(*, theme: Theme = "light", layers: int = 2_000, seed: int = 0) -> Figure:
+    """Histograms of the chapter's first-layer weights (fan_in 4, fan_out 8) under four inits.
+
+    Each panel pools `layers` independently initialized 8 x 4 weights: PyTorch's default, the
+    chapter's N(0, 0.01^2), Xavier uniform, and the chapter's mixture. Dashed lines mark the Xavier
+    bound `sqrt(6 / (4 + 8)) = 0.707` in every panel.
+
+    Args:
+        theme: `"light"` or `"dark"`.
+        layers: How many 8 x 4 weights to draw for each panel.
+        seed: Seed of the draws.
+
+    Returns:
+        A matplotlib `Figure` with four panels.
+    """
+    from matplotlib.figure import Figure
+
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        raise ValueError(f"layers must be a positive integer, got {layers!r}")
+    bound = math.sqrt(6 / (4 + 8))
+    samples = _chapter_weight_samples(layers, seed)
+    with _themed(theme) as colours:
+        figure = Figure(figsize=(7.0, 4.6), layout="constrained")
+        axes = figure.subplots(2, 2).reshape(-1)
+        for index, (axis, (name, values)) in enumerate(zip(axes, samples.items(), strict=True)):
+            colour = colours["series"][index]
+            span = 11.0 if "mixture" in name else 1.0
+            axis.hist(values.numpy(), bins=80, range=(-span, span), density=True, color=colour, alpha=0.75)
+            for x in (-bound, bound):
+                axis.axvline(x, color=colours["text"], linestyle="--", linewidth=1)
+            axis.set_xlim(-span, span)
+            axis.set_title(name, fontsize="medium")
+            axis.set_yticks([])
+            axis.text(
+                bound, 0.97, " ±0.707", transform=axis.get_xaxis_transform(), va="top", fontsize="small"
+            )
+        axes[0].set_ylabel("density")
+        axes[2].set_ylabel("density")
+        axes[2].set_xlabel("weight")
+        axes[3].set_xlabel("weight")
+    return figure
+
+
+def activation_histogram_figure(
+    *, theme: Theme = "light", layers: tuple[int, ...] = (1, 10, 25, 50), depth: int = 50, width: int = 256
+) -> Figure:
+    """Where the activations of a deep ReLU MLP lie at several depths, under Xavier and Kaiming.
+
+    Histograms of `log10` of the positive activations `h_l` (ReLU zeroes about half of them) at the
+    chosen layers, from the same seeded runs as the depth figure. Under Xavier (gain 1) each
+    histogram sits about `log10(sqrt(2)) = 0.15` decades left of the previous layer's; under Kaiming
+    they stay in place.
+
+    Args:
+        theme: `"light"` or `"dark"`.
+        layers: 1-based layers to show.
+        depth: Depth of the MLP.
+        width: Width of the MLP.
+
+    Returns:
+        A matplotlib `Figure` with two panels.
+    """
+    from matplotlib.figure import Figure
+
+    from .propagation import layer_activations
+
+    runs = {name: layer_activations(name, layers, depth=depth, width=width) for name in ("Xavier", "Kaiming")}
+    logs = {
+        name: {layer: h[h > 0].log10() for layer, h in by_layer.items()} for name, by_layer in runs.items()
+    }
+    low = math.floor(min(float(v.min()) for by_layer in logs.values() for v in by_layer.values()))
+    high = math.ceil(max(float(v.max()) for by_layer in logs.values() for v in by_layer.values()))
+    with _themed(theme) as colours:
+        figure = Figure(figsize=(7.0, 3.4), layout="constrained")
+        axes = figure.subplots(1, 2, sharex=True, sharey=True)
+        for axis, (name, by_layer) in zip(axes, logs.items(), strict=True):
+            for index, (layer, values) in enumerate(by_layer.items()):
+                axis.hist(
+                    values.numpy(),
+                    bins=120,
+                    range=(low, high),
+                    density=True,
+                    histtype="step",
+                    linewidth=1.6,
+                    color=colours["series"][index % len(colours["series"])],
+                    linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+                    label=f"layer {layer}",
+                )
+            axis.set_title(name, fontsize="medium")
+            axis.set_xlabel("$\\log_{10} h$ (units with $h > 0$)")
+            axis.set_yticks([])
+        axes[0].set_ylabel("density")
+        axes[0].legend(loc="upper left", fontsize="small", frameon=False)
     return figure

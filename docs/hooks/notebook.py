@@ -1,0 +1,296 @@
+"""MkDocs hook: the chapter page as a notebook and a script, and the library as a wheel, on the site.
+
+- `notebook/parameter-initialization.ipynb` is made from `docs/parameter-initialization.md` at
+  every build: its prose becomes markdown cells and each included code block a code cell (the same
+  snippet sections the page shows, without their `#>` lines). The hook executes it in a Jupyter
+  kernel (a cell error fails the build; nothing is cached), and mkdocs-jupyter renders the
+  executed notebook as a page, with the notebook itself next to it for download.
+- `notebook/parameter-initialization/parameter-initialization.py` holds the same cells as a plain
+  script (jupytext's percent format: it runs as it is, and opens as a notebook in editors that
+  know the format).
+- `downloads/paraminit-<version>-py3-none-any.whl` is built from the working tree in-process
+  with setuptools' PEP 517 backend, with a fixed timestamp so the same sources give the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import textwrap
+from pathlib import Path
+
+import markdown
+import nbformat
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+ROOT = Path(__file__).parents[2]
+PAGE = "parameter-initialization.md"
+NOTEBOOK = "notebook/parameter-initialization.ipynb"
+NOTEBOOK_DIR = "notebook/parameter-initialization/"  # where the page and its downloads live
+SCRIPT = NOTEBOOK_DIR + "parameter-initialization.py"
+OUTPUT_PREFIX = "#>"
+FENCE = re.compile(r"^([ \t]*)```(\S*)[^\n]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
+BLOCK_HEADER = re.compile(r'^(\s*)(!!!|\?\?\?\+?)\s+(\w+)(?:\s+"([^"]*)")?\s*$')
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)", re.DOTALL)
+PAGE_LINK = re.compile(r"\]\(([\w-]+)\.md(#[\w-]+)?\)")
+HEADING_ATTRS = re.compile(r"^(#{1,6} .*?)\s*\{[^}]*\}\s*$", re.MULTILINE)
+
+INSTALL_CELL = """\
+# paraminit, the library of the site: install it from the wheel downloaded next to this notebook
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("paraminit") is None:
+    wheel = "{wheel}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", wheel])"""
+
+
+def _snippet_config(config) -> dict:
+    for name, options in config["mdx_configs"].items():
+        if name == "pymdownx.snippets":
+            return dict(options)
+    raise LookupError("mkdocs.yml does not configure pymdownx.snippets")
+
+
+def expand(text: str, snippet_options: dict) -> str:
+    """`text` with every `--8<--` include replaced by the included lines (pymdownx.snippets itself)."""
+    md = markdown.Markdown(
+        extensions=["pymdownx.snippets"], extension_configs={"pymdownx.snippets": snippet_options}
+    )
+    return "\n".join(md.preprocessors["snippet"].run(text.split("\n")))
+
+
+def unwrap(text: str) -> str:
+    """Admonitions and collapsible blocks as plain markdown: a bold title, then the body, dedented."""
+    out, open_at = [], []
+    for line in text.split("\n"):
+        if line.strip():
+            indent = len(line) - len(line.lstrip(" "))
+            while open_at and indent <= open_at[-1]:
+                open_at.pop()
+        line = line[4 * len(open_at) :] if line.startswith(" " * 4 * len(open_at)) else line.lstrip(" ")
+        header = BLOCK_HEADER.match(line)
+        if header:
+            indent, _, kind, title = header.groups()
+            open_at.append(len(indent) + 4 * len(open_at))
+            line = f"{indent}**{title or kind.capitalize()}.**\n"
+        out.append(line)
+    return "\n".join(out)
+
+
+def prose(text: str) -> str:
+    """Page markdown made fit for a notebook: links between pages point at the site's pages, each
+    figure becomes its alt text (the figures are drawn for the site's two palettes), and MkDocs-only
+    attributes are dropped."""
+    text = HEADING_ATTRS.sub(r"\1", text)
+
+    def figure(match: re.Match) -> str:
+        alt, target = match.groups()
+        if "#only-dark" in target:
+            return ""
+        return "*Figure: " + " ".join(alt.split()) + "*"
+
+    text = IMAGE.sub(figure, text)
+    text = PAGE_LINK.sub(lambda m: f"](../../{m.group(1)}/{m.group(2) or ''})", text)
+    text = text.replace("](downloads/", "](../../downloads/")
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def page_cells(page_text: str, snippet_options: dict, wheel: str) -> list[nbformat.NotebookNode]:
+    """The notebook's cells: an install cell, then the page's prose and code blocks in order."""
+    text = unwrap(page_text)
+    cells = [nbformat.v4.new_code_cell(INSTALL_CELL.format(wheel=wheel))]
+    position = 0
+    for match in FENCE.finditer(text):
+        before = prose(text[position : match.start()])
+        if before:
+            cells.append(nbformat.v4.new_markdown_cell(before))
+        indent, language, body = match.groups()
+        if language in ("python", "py"):
+            code = expand(textwrap.dedent(body) if indent else body, snippet_options)
+            lines = [line for line in code.split("\n") if not line.lstrip().startswith(OUTPUT_PREFIX)]
+            cells.append(nbformat.v4.new_code_cell("\n".join(lines).strip("\n")))
+        else:
+            cells.append(nbformat.v4.new_markdown_cell(textwrap.dedent(match.group(0))))
+        position = match.end()
+    rest = prose(text[position:])
+    if rest:
+        cells.append(nbformat.v4.new_markdown_cell(rest))
+    return cells
+
+
+def build_notebook(page_text: str, snippet_options: dict, wheel: str) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook(
+        cells=page_cells(page_text, snippet_options, wheel),
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+            "language_info": {"name": "python"},
+        },
+    )
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{index}"  # stable ids: the same page gives the same notebook
+    return notebook
+
+
+def execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    """Run every cell in a fresh Python kernel; any error fails (no output is ever reused)."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()
+    for cell in notebook.cells:  # no timestamps: the same code gives the same notebook
+        cell.get("metadata", {}).pop("execution", None)
+    return notebook
+
+
+def script(notebook: nbformat.NotebookNode) -> str:
+    """The notebook as a plain Python script in jupytext's percent format."""
+    import jupytext
+
+    bare = nbformat.from_dict(notebook)
+    for cell in bare.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return jupytext.writes(bare, fmt="py:percent")
+
+
+def build_wheel() -> tuple[str, bytes]:
+    """Build the paraminit wheel from the working tree, in-process; return its name and bytes."""
+    from setuptools import build_meta
+
+    with tempfile.TemporaryDirectory(prefix="paraminit-wheel-") as tmp:
+        source, out = Path(tmp) / "src-tree", Path(tmp) / "dist"
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(ROOT / name, source / name)
+        skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+        shutil.copytree(ROOT / "src", source / "src", ignore=skip)
+        log = io.StringIO()
+        with (
+            _chdir(source),
+            _environ(SOURCE_DATE_EPOCH="315532800"),  # 1980-01-01: a reproducible zip
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
+            name = build_meta.build_wheel(str(out))
+        return name, (out / name).read_bytes()
+
+
+@contextlib.contextmanager
+def _chdir(path: Path):
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _environ(**values: str):
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_workdir: tempfile.TemporaryDirectory | None = None
+
+
+@event_priority(100)  # before mkdocs-jupyter, which must see the notebook among the files
+def on_files(files: Files, config) -> Files:
+    global _workdir
+    if _workdir is not None:
+        _workdir.cleanup()
+    _workdir = tempfile.TemporaryDirectory(prefix="paraminit-notebook-")
+    src_dir = Path(_workdir.name)
+
+    wheel_name, wheel_bytes = build_wheel()
+    files.append(File.generated(config, f"downloads/{wheel_name}", content=wheel_bytes))
+
+    page_text = (Path(config["docs_dir"]) / PAGE).read_text()
+    notebook = build_notebook(page_text, _snippet_config(config), wheel_name)
+    notebook = execute(notebook, src_dir)
+    target = src_dir / NOTEBOOK
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+    files.append(File(NOTEBOOK, str(src_dir), config["site_dir"], config["use_directory_urls"]))
+    files.append(File.generated(config, SCRIPT, content=script(notebook)))
+    return files
+
+
+MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+MATH_INLINE = re.compile(r"(?<![\\$])\$(?!\$)(.+?)(?<![\\$])\$")
+RENDERED_MARKDOWN = re.compile(
+    r'(<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown[^"]*"[^>]*>)(.*?)(</div>)', re.DOTALL
+)
+
+
+def arithmatex(html: str) -> str:
+    """Math in rendered markdown cells as pymdownx.arithmatex marks it on every other page."""
+
+    def cell(match: re.Match) -> str:
+        body = MATH_BLOCK.sub(
+            lambda m: f'<div class="arithmatex">\\[{m.group(1).strip()}\\]</div>', match.group(2)
+        )
+        body = MATH_INLINE.sub(lambda m: f'<span class="arithmatex">\\({m.group(1)}\\)</span>', body)
+        body = re.sub(r'<p>\s*(<div class="arithmatex">.*?</div>)\s*</p>', r"\1", body, flags=re.DOTALL)
+        return match.group(1) + body + match.group(3)
+
+    return RENDERED_MARKDOWN.sub(cell, html)
+
+
+# nbconvert's template asks for MathJax (here with an empty URL) and for mermaid from a CDN; this
+# site typesets math itself and loads nothing from another host.
+FOREIGN_SCRIPTS = re.compile(
+    r'<script src="">\s*</script>'
+    r'|(?:<!-- MathJax configuration -->\s*)?<script type="text/x-mathjax-config">.*?</script>'
+    r'|<script type="module">(?:(?!</script>).)*?mermaid.*?</script>',
+    re.DOTALL,
+)
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    if page.file.src_uri != NOTEBOOK:
+        return html
+    html = FOREIGN_SCRIPTS.sub("", html)
+    links = (
+        '<p class="notebook-downloads">Download: '
+        '<a href="parameter-initialization.ipynb" download>the notebook</a> · '
+        '<a href="parameter-initialization.py" download>the script</a> · '
+        f'<a href="../../downloads/{_wheel_name(files)}" download>the paraminit wheel</a>. '
+        "This notebook is the chapter page, executed when the site was built.</p>\n"
+    )
+    return links + arithmatex(html)
+
+
+def _wheel_name(files: Files) -> str:
+    for file in files:
+        if file.src_uri.startswith("downloads/") and file.src_uri.endswith(".whl"):
+            return file.src_uri.removeprefix("downloads/")
+    raise LookupError("the wheel was not built")
+
+
+def on_post_build(config) -> None:
+    global _workdir
+    if _workdir is not None:
+        _workdir.cleanup()
+        _workdir = None

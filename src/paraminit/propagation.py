@@ -1,0 +1,355 @@
+"""Signal propagation: how the scale of activations and gradients changes with depth.
+
+A deep ReLU network multiplies the second moment of its activations by the same factor at every
+layer, `n_in * Var[w] / 2`, and that of its back-propagated gradients by `n_out * Var[w] / 2`. An
+init whose factor is not 1 makes both shrink (or grow) geometrically with depth. This module runs
+that experiment: it pushes a fixed batch through a deep ReLU MLP built with each of the chapter's
+inits and records the root mean square (RMS) of the activations and of the gradients at every
+layer. The figure on the "why" page and the numbers printed under it come from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = [
+    "INITS",
+    "SignalProfile",
+    "compare_inits",
+    "init_variances",
+    "layer_activations",
+    "predicted_profile",
+    "relu_moment_factor",
+    "signal_profile",
+]
+
+LayerInit = Callable[[nn.Linear], None]
+
+
+def _normal_001(layer: nn.Linear) -> None:
+    nn.init.normal_(layer.weight, mean=0.0, std=0.01)
+    nn.init.zeros_(layer.bias)
+
+
+def _pytorch_default(layer: nn.Linear) -> None:
+    layer.reset_parameters()  # kaiming_uniform_(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias too
+
+
+def _xavier(layer: nn.Linear) -> None:
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
+def _xavier_relu_gain(layer: nn.Linear) -> None:
+    nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain("relu"))
+    nn.init.zeros_(layer.bias)
+
+
+def _kaiming(layer: nn.Linear) -> None:
+    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    nn.init.zeros_(layer.bias)
+
+
+INITS: dict[str, LayerInit] = {
+    "N(0, 0.01²)": _normal_001,
+    "PyTorch default": _pytorch_default,
+    "Xavier": _xavier,
+    "Xavier, ReLU gain": _xavier_relu_gain,
+    "Kaiming": _kaiming,
+}
+"""The inits compared, by the name the figure shows. Each fills one `nn.Linear` in place from torch's
+global generator: the chapter's N(0, 0.01^2) with zero biases, `nn.Linear`'s own default (weights and
+biases), `xavier_uniform_` with gain 1 and with `calculate_gain("relu")`, and `kaiming_normal_` for
+ReLU (fan_in). All but the default set the biases to zero."""
+
+
+def init_variances(name: str, fan_in: int, fan_out: int) -> tuple[float, float]:
+    """The weight and bias variances that `INITS[name]` gives a `fan_in -> fan_out` linear layer.
+
+    Args:
+        name: A key of `INITS`.
+        fan_in: Inputs of the layer.
+        fan_out: Outputs of the layer.
+
+    Returns:
+        `(weight_var, bias_var)`: `0.01**2` for the chapter's normal; `1 / (3 fan_in)` for both under
+        PyTorch's default (a uniform on `+-1/sqrt(fan_in)`); `gain**2 * 2 / (fan_in + fan_out)` for
+        Xavier; `2 / fan_in` for Kaiming. Every init but the default has zero biases.
+
+    Raises:
+        ValueError: unknown `name`.
+
+    Example:
+        ```python
+        from paraminit.propagation import init_variances
+
+        assert init_variances("Kaiming", 256, 256) == (2 / 256, 0.0)
+        ```
+    """
+    if name not in INITS:
+        raise ValueError(f"unknown init {name!r}: expected one of {list(INITS)}")
+    xavier = 2.0 / (fan_in + fan_out)
+    return {
+        "N(0, 0.01²)": (0.01**2, 0.0),
+        "PyTorch default": (1.0 / (3 * fan_in), 1.0 / (3 * fan_in)),
+        "Xavier": (xavier, 0.0),
+        "Xavier, ReLU gain": (2.0 * xavier, 0.0),
+        "Kaiming": (2.0 / fan_in, 0.0),
+    }[name]
+
+
+@dataclass(frozen=True)
+class SignalProfile:
+    """RMS of the activations and of the gradients at each layer of a deep ReLU MLP.
+
+    Layer `l` (1-based) computes `z_l = W_l h_{l-1} + b_l` and `h_l = relu(z_l)`; the input `h_0` is
+    a batch of standard normal vectors and the loss is `sum(h_L * g)` for a fixed standard normal `g`,
+    so the gradient arriving at the top has RMS 1.
+
+    Attributes:
+        name: Name of the init (a key of `INITS`).
+        activations: `activations[l - 1]` is the RMS of `h_l`, for `l = 1 .. depth`.
+        gradients: `gradients[l - 1]` is the RMS of `dL/dh_{l-1}`, the gradient that reaches the
+            input of layer `l`, for `l = 1 .. depth`; `gradients[0]` has gone back through every layer.
+
+    Example:
+        ```python
+        from paraminit.propagation import signal_profile
+
+        profile = signal_profile("Kaiming", depth=10, width=64, batch=32)
+        assert len(profile.activations) == len(profile.gradients) == 10
+        assert 0.3 < profile.activations[-1] < 3  # Kaiming keeps the scale
+        ```
+    """
+
+    name: str
+    activations: tuple[float, ...]
+    gradients: tuple[float, ...]
+
+    @property
+    def depth(self) -> int:
+        """Number of layers."""
+        return len(self.activations)
+
+
+def relu_moment_factor(weight_var: float, fan: int) -> float:
+    r"""The factor by which one ReLU layer multiplies a second moment: `fan * weight_var / 2`.
+
+    Forward, `fan` is the layer's `fan_in`; backward, its `fan_out`. With zero biases and weights of
+    mean 0 and variance $\sigma^2$, $E[h_l^2] = \tfrac12 n_\text{in} \sigma^2 E[h_{l-1}^2]$: the factor
+    is 1 exactly for He/Kaiming, $\sigma^2 = 2 / n_\text{in}$.
+
+    Args:
+        weight_var: Variance of the weights, > 0.
+        fan: `fan_in` (forward) or `fan_out` (backward), >= 1.
+
+    Returns:
+        The factor; the RMS changes by its square root per layer.
+
+    Raises:
+        ValueError: `weight_var` is not positive or `fan` is not a positive integer.
+
+    Example:
+        ```python
+        from paraminit.propagation import relu_moment_factor
+
+        assert relu_moment_factor(2 / 256, 256) == 1.0  # Kaiming
+        assert relu_moment_factor(1 / 256, 256) == 0.5  # Xavier, gain 1, square layers
+        ```
+    """
+    if isinstance(fan, bool) or not isinstance(fan, int) or fan < 1:
+        raise ValueError(f"fan must be a positive integer (fan_in or fan_out), got {fan!r}")
+    if not (isinstance(weight_var, (int, float)) and math.isfinite(weight_var) and weight_var > 0):
+        raise ValueError(f"weight_var must be a finite number > 0, got {weight_var!r}")
+    return fan * weight_var / 2.0
+
+
+def _check_sizes(name: str, depth: int, width: int, batch: int) -> LayerInit:
+    if name not in INITS:
+        raise ValueError(f"unknown init {name!r}: expected one of {list(INITS)}")
+    for label, value in (("depth", depth), ("width", width), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    return INITS[name]
+
+
+@functools.lru_cache(maxsize=16)
+def _run(
+    name: str, depth: int, width: int, batch: int, seed: int, dtype: torch.dtype
+) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
+    """One seeded run: the profile and every layer's activations (cached: the figures reuse them)."""
+    init = _check_sizes(name, depth, width, batch)
+    # Own generator state, seeded: the same numbers on every call, and the caller's state untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers = [nn.Linear(width, width, dtype=dtype, device="cpu") for _ in range(depth)]
+        for layer in layers:
+            init(layer)
+        x = torch.randn(batch, width, dtype=dtype, device="cpu")
+        upstream = torch.randn(batch, width, dtype=dtype, device="cpu")
+
+    h = x.requires_grad_()
+    inputs, outputs = [], []
+    for layer in layers:
+        inputs.append(h)
+        h = torch.relu(layer(h))
+        outputs.append(h)
+    grads = torch.autograd.grad((h * upstream).sum(), inputs)
+
+    def rms(t: torch.Tensor) -> float:
+        return float(t.detach().pow(2).mean().sqrt())
+
+    profile = SignalProfile(name, tuple(map(rms, outputs)), tuple(map(rms, grads)))
+    return profile, tuple(h.detach() for h in outputs)
+
+
+def signal_profile(
+    name: str,
+    *,
+    depth: int = 50,
+    width: int = 256,
+    batch: int = 64,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> SignalProfile:
+    """Push a seeded batch through a `depth`-layer ReLU MLP initialized by `INITS[name]`.
+
+    Every layer is `nn.Linear(width, width)` followed by ReLU. Everything runs on the CPU, seeded
+    (weights, input batch and upstream gradient), in float64 by default so that even a scale of
+    1e-48 is represented, not flushed to zero. Runs are cached: the same arguments give the same
+    profile without running again.
+
+    Args:
+        name: A key of `INITS`.
+        depth: Number of layers.
+        width: Units per layer (`fan_in = fan_out = width`).
+        batch: Number of input vectors.
+        seed: Seed of the weights, the input and the upstream gradient.
+        dtype: Floating dtype of the run.
+
+    Returns:
+        The [SignalProfile][paraminit.propagation.SignalProfile].
+
+    Raises:
+        ValueError: unknown `name`, or a size that is not a positive integer.
+
+    Example:
+        ```python
+        from paraminit.propagation import signal_profile
+
+        xavier = signal_profile("Xavier", depth=20, width=128)
+        ratio = xavier.activations[-1] / xavier.activations[0]
+        assert 1e-4 < ratio < 1e-2  # about 0.707 per layer: 0.707**19 = 1.4e-3
+        ```
+    """
+    return _run(name, depth, width, batch, seed, dtype)[0]
+
+
+def predicted_profile(name: str, *, depth: int = 50, width: int = 256) -> SignalProfile:
+    r"""What the variance argument predicts for `signal_profile(name, ...)`, layer by layer.
+
+    With weight variance $\sigma^2$ and bias variance $s^2$ (`init_variances`), a ReLU layer maps the
+    second moment $q_{l-1} = E[h_{l-1}^2]$ of its input to $q_l = \tfrac12 (n \sigma^2 q_{l-1} + s^2)$,
+    starting from $q_0 = 1$; backward, $E[(\partial L / \partial h_{l-1})^2]$ is
+    $\tfrac12 n \sigma^2$ times that of layer $l$, starting from 1 at the top. The profile holds the
+    square roots: the RMS a wide enough network shows.
+
+    Args:
+        name: A key of `INITS`.
+        depth: Number of layers.
+        width: Units per layer.
+
+    Returns:
+        A [SignalProfile][paraminit.propagation.SignalProfile] of predicted RMS values.
+
+    Example:
+        ```python
+        from paraminit.propagation import predicted_profile
+
+        xavier = predicted_profile("Xavier", depth=50, width=256)
+        assert abs(xavier.activations[-1] - 2**-25) < 1e-20  # sqrt(1/2) per layer
+        ```
+    """
+    _check_sizes(name, depth, width, 1)
+    weight_var, bias_var = init_variances(name, width, width)
+    factor = relu_moment_factor(weight_var, width)
+    second_moment, activations = 1.0, []
+    for _ in range(depth):
+        second_moment = factor * second_moment + bias_var / 2.0
+        activations.append(math.sqrt(second_moment))
+    gradients = [math.sqrt(factor ** (depth - layer + 1)) for layer in range(1, depth + 1)]
+    return SignalProfile(name, tuple(activations), tuple(gradients))
+
+
+def compare_inits(
+    names: Sequence[str] | None = None, *, depth: int = 50, width: int = 256, batch: int = 64, seed: int = 0
+) -> dict[str, SignalProfile]:
+    """[signal_profile][paraminit.propagation.signal_profile] for several inits, same seed and sizes.
+
+    Args:
+        names: Keys of `INITS`; default all of them, in order.
+        depth: Number of layers.
+        width: Units per layer.
+        batch: Number of input vectors.
+        seed: Seed shared by every run (each init sees the same input batch).
+
+    Returns:
+        A dict from name to profile, in the order given.
+
+    Example:
+        ```python
+        from paraminit.propagation import compare_inits
+
+        profiles = compare_inits(["Xavier", "Kaiming"], depth=8, width=64)
+        assert profiles["Kaiming"].activations[-1] > profiles["Xavier"].activations[-1]
+        ```
+    """
+    names = list(INITS) if names is None else list(names)
+    return {name: signal_profile(name, depth=depth, width=width, batch=batch, seed=seed) for name in names}
+
+
+def layer_activations(
+    name: str,
+    layers: Sequence[int],
+    *,
+    depth: int = 50,
+    width: int = 256,
+    batch: int = 64,
+    seed: int = 0,
+) -> dict[int, torch.Tensor]:
+    """The activations `h_l` themselves at the chosen layers, from the same run as `signal_profile`.
+
+    Args:
+        name: A key of `INITS`.
+        layers: 1-based layer numbers, each in `1 .. depth`.
+        depth: Number of layers.
+        width: Units per layer.
+        batch: Number of input vectors.
+        seed: Seed of the run.
+
+    Returns:
+        A dict from layer number to a `(batch, width)` float64 CPU tensor.
+
+    Raises:
+        ValueError: a layer outside `1 .. depth`, or one of `signal_profile`'s errors.
+
+    Example:
+        ```python
+        from paraminit.propagation import layer_activations, signal_profile
+
+        h = layer_activations("Kaiming", [3], depth=5, width=32)[3]
+        rms = float(h.pow(2).mean().sqrt())
+        assert rms == signal_profile("Kaiming", depth=5, width=32).activations[2]
+        ```
+    """
+    bad = [layer for layer in layers if not 1 <= layer <= depth]
+    if bad:
+        raise ValueError(f"layers must be in 1..{depth}, got {bad}")
+    outputs = _run(name, depth, width, batch, seed, torch.float64)[1]
+    return {layer: outputs[layer - 1].clone() for layer in layers}  # the cached run stays untouched

@@ -1,0 +1,118 @@
+"""The chapter as a notebook, a script and the library as a wheel, on the built site; the figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from snippets_check import OUTPUT_PREFIX, sections
+
+ROOT = Path(__file__).parents[1]
+NOTEBOOK_DIR = "notebook/parameter-initialization"
+INCLUDE = re.compile(r'--8<-- "snippets/chapter\.py:([\w-]+)"')
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("notebook_hook", ROOT / "docs" / "hooks" / "notebook.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def notebook(built_site: Path) -> dict:
+    return json.loads((built_site / NOTEBOOK_DIR / "parameter-initialization.ipynb").read_text())
+
+
+def _expected_output(section_names: list[str]) -> str:
+    by_name = {s.name: s for s in sections(ROOT / "snippets" / "chapter.py")}
+    lines = []
+    for name in section_names:
+        for line in by_name[name].lines:
+            if line.lstrip().startswith(OUTPUT_PREFIX):
+                lines.append(line.lstrip()[len(OUTPUT_PREFIX) + 1 :])
+    return "\n".join(lines)
+
+
+def test_notebook_outputs_equal_the_pages_output_lines(notebook):
+    page = (ROOT / "docs" / "parameter-initialization.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    code_cells = [c for c in notebook["cells"] if c["cell_type"] == "code"][1:]  # after the install cell
+    assert len(code_cells) == len(blocks) == 24
+    for block, cell in zip(blocks, code_cells, strict=True):
+        printed = "".join(
+            "".join(out["text"])
+            for out in cell["outputs"]
+            if out["output_type"] == "stream" and out["name"] == "stdout"
+        )
+        assert all(out["output_type"] == "stream" for out in cell["outputs"]), cell["outputs"]
+        assert printed.rstrip("\n") == _expected_output(INCLUDE.findall(block)), block
+
+
+def test_notebook_cells_are_the_pages_code_without_output_lines(notebook):
+    sources = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert 'find_spec("paraminit")' in sources[0] and "paraminit-0.1.0-py3-none-any.whl" in sources[0]
+    assert not any(
+        OUTPUT_PREFIX in line.split("#", 1)[0] or line.lstrip().startswith(OUTPUT_PREFIX)
+        for src in sources
+        for line in src.splitlines()
+    )
+    assert any("def my_init(module):" in src for src in sources)
+
+
+def test_notebook_keeps_the_prose_and_math_and_drops_site_only_markup(notebook):
+    text = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    assert "$$" in text and r"\begin{cases}" in text and r"\tfrac{1}{4}" in text
+    assert "--8<--" not in text and "???" not in text and "!!!" not in text and "#only-" not in text
+    assert "**Solution.**" in text and "*Figure: " in text
+
+
+def test_notebook_page_has_arithmatex_math_downloads_and_no_foreign_scripts(built_site):
+    html = (built_site / NOTEBOOK_DIR / "index.html").read_text()
+    assert html.count('<span class="arithmatex">\\(') > 20
+    assert '<div class="arithmatex">\\[w \\sim \\begin{cases}' in html
+    assert "<p><div" not in html
+    body = html[html.find('class="jupyter-wrapper"') :]
+    body = re.sub(r"<style.*?</style>", "", body, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", "", re.sub(r'<div class="highlight-ipynb.*?</div>', "", body, flags=re.DOTALL))
+    assert not re.search(r"(?<!\\)\$[^$\s]", text.split("Download:")[0]), "raw $ math left"
+    assert 'src=""' not in html and "x-mathjax-config" not in html and "cdnjs" not in html
+    for target in ("parameter-initialization.ipynb", "parameter-initialization.py"):
+        assert f'href="{target}" download' in html and (built_site / NOTEBOOK_DIR / target).is_file()
+    assert 'href="../../downloads/paraminit-0.1.0-py3-none-any.whl" download' in html
+
+
+def test_the_script_is_the_notebook_in_percent_format_and_runs(built_site, notebook, capsys):
+    script = (built_site / NOTEBOOK_DIR / "parameter-initialization.py").read_text()
+    assert script.count("# %%") == sum(1 for c in notebook["cells"]) - sum(
+        1 for c in notebook["cells"] if c["cell_type"] == "markdown"
+    ) + script.count("# %% [markdown]")
+    exec(compile(script, "parameter-initialization.py", "exec"), {"__name__": "__main__"})
+    assert "Init weight torch.Size([8, 4])" in capsys.readouterr().out
+
+
+def test_the_wheel_holds_the_library_sources_byte_for_byte(built_site):
+    wheel = built_site / "downloads" / "paraminit-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        sources = sorted((ROOT / "src" / "paraminit").glob("*.py"))
+        for path in sources:
+            assert archive.read(f"paraminit/{path.name}") == path.read_bytes(), path.name
+        assert {n for n in names if n.startswith("paraminit/")} == {f"paraminit/{p.name}" for p in sources}
+        metadata = archive.read("paraminit-0.1.0.dist-info/METADATA").decode()
+    assert (
+        "Name: paraminit" in metadata and "Version: 0.1.0" in metadata and "Requires-Dist: torch" in metadata
+    )
+    name, again = _hook().build_wheel()
+    assert name == wheel.name and again == wheel.read_bytes()  # the same sources, the same bytes
+
+
+def test_pages_link_the_wheel_and_the_notebook(built_site):
+    for page in ("index.html", "parameter-initialization/index.html"):
+        html = (built_site / page).read_text()
+        assert "downloads/paraminit-0.1.0-py3-none-any.whl" in html
+        assert "notebook/parameter-initialization/" in html
