@@ -1,0 +1,685 @@
+r"""Counter-based samplers: the same weights from the same seed on every device and every shard.
+
+`torch.manual_seed` fixes a *stream*: the numbers depend on the order of the draws, on the device
+(CUDA's Philox draws other numbers than the CPU's Mersenne Twister), and even on the CPU kind (the
+vectorized kernels `ATEN_CPU_CAPABILITY` selects round differently). The samplers here fix a
+*function* instead: element `i` of a tensor, counted in row-major order over the **global** tensor,
+gets a value that depends only on the seed, the distribution, a stream name and `i`. Nothing else
+enters: not the device, not the thread count, not the vector width, not which piece of the tensor
+a process holds. Filling a shard at its global offset gives exactly that shard of the full fill.
+
+The generator
+-------------
+Each element's 64 random bits are SplitMix64 (Steele, Lea and Flood, *Fast splittable pseudorandom
+number generators*, OOPSLA 2014; the reference code is Vigna's `splitmix64.c`) evaluated at a
+counter rather than stepped:
+
+1. **Key.** BLAKE2b (16-byte digest) of `seed` (8 bytes, little-endian), the distribution's name,
+   a zero byte and the stream name gives two 64-bit words: the `state` and the `gamma`. Forcing
+   `gamma` odd, and flipping every other bit when it has fewer than 24 bit transitions, is
+   `java.util.SplittableRandom`'s rule for a good gamma. A cryptographic hash makes the keys of
+   neighbouring seeds unrelated, and a different gamma per stream means two streams are never the
+   same sequence shifted by a few elements.
+2. **Counter.** Element `i` takes `x = state + (i + 1) * gamma (mod 2^64)`: the `(i + 1)`-th state
+   of SplitMix64 started at `state`, without stepping through the first `i`.
+3. **Mix.** `mix64(x)`, Stafford's "variant 13" finalizer, exactly as in SplitMix64:
+   `x ^= x >> 30; x *= 0xBF58476D1CE4E5B9; x ^= x >> 27; x *= 0x94D049BB133111EB; x ^= x >> 31`.
+
+All of this is `int64` tensor arithmetic, which is exact: multiplication wraps modulo $2^{64}$ on
+every CPU kind and on CUDA, and the logical shifts are arithmetic shifts followed by a mask. With
+`gamma = 0x9E3779B97F4A7C15` and `state = 1234567` the kernel reproduces SplitMix64's published
+reference outputs (tested), and a pure-Python model of the whole generator, on exact integers,
+matches it value for value (tested).
+
+From bits to floats, exactly
+----------------------------
+Every float is computed in float64 by single torch operations whose results IEEE 754 defines to
+the last bit (`+`, `-`, `*`, `/` between tensors, comparisons, int-to-float conversion),
+each one its own kernel: no fused multiply-add can form across kernels, and vector width cannot
+change a correctly rounded result. Division by a scalar is avoided (CUDA turns it into a
+multiplication by the reciprocal); `exp`, `log`, `erfinv` and friends are avoided (their last bits
+differ between libm, SLEEF's vector code and CUDA), and so is `sqrt` (on the CPU torch may hand it
+to MKL). Then:
+
+- **Uniform source.** The top 54 bits of `mix64(x)`, read as a signed integer, with the lowest one
+  forced to 1 (53 random bits), are an odd integer `k` with `|k| < 2^53`, so `c = k 2^-53` is
+  exact in float64: $2^{53}$ equally likely values, symmetric about 0, strictly inside `(-1, 1)`.
+- **Uniform** `U(a, b)`: `m + h c` with `m = (a + b) / 2`, `h = (b - a) / 2` (one rounding each;
+  no addition when `m = 0`, so `U(-b, b)` is exactly symmetric).
+- **Mixture**: `x = h c` with `h = (b - a) / (1 - p)`; `|x| <= p h` becomes 0 and the rest
+  `sign(x) (|x| - p h + a)` (the inverse CDF, as in [mixture_][paraminit.mixture_]).
+- **Normal**: the inverse CDF at `u = 1/2 + c/2`, by Wichura's algorithm AS 241 (`PPND16`,
+  *Applied Statistics* 37(3), 1988, relative error about 1e-16): rational functions, plus
+  `sqrt(-log(r))` in the tails, where `r = 1/2 - |c|/2` is exact, `log` is computed here from
+  the float's bits with fdlibm's polynomial (`e_log.c`) and `sqrt` by Newton's method, in the
+  same exact operations. The smallest tail probability is $2^{-54}$, so `|z| < 8.3`.
+
+Results are then rounded once to float32 and, for float16 and bfloat16, once more (float32 to
+half precision is round-to-nearest-even everywhere). So a float32 fill is the float64 fill rounded,
+and a bfloat16 fill the float32 fill rounded. These guarantees hold in eager mode; a compiler that
+fuses the operations (`torch.compile`) may contract them into fused multiply-adds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ._checks import check_float_tensor
+from ._dtensor import Region, dtensor_region, is_dtensor
+
+_MASK64 = (1 << 64) - 1
+GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+"""SplitMix64's own increment (the golden ratio times 2^64, made odd)."""
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+
+CHUNK_CPU = 1 << 14
+"""Elements per step on the CPU: each torch op on a chunk this size runs on one thread, from cache.
+
+Larger chunks let torch split every op across its threads, and on a machine whose cores are busy
+with other work each of those splits waits for a descheduled thread: ten times slower or worse.
+The chunk size never changes a value, only the speed."""
+CHUNK_CUDA = 1 << 24
+"""Elements per step on other devices: large, so that kernel launches are amortized."""
+
+DISTRIBUTIONS = ("uniform", "normal", "mixture")
+
+
+def _signed(value: int) -> int:
+    """`value` modulo 2^64 as a signed int64 (how torch stores it)."""
+    value &= _MASK64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+@dataclass(frozen=True)
+class _Key:
+    state: int
+    gamma: int
+
+
+def _check_seed(seed: object, caller: str) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"{caller}() seed must be an int in [0, 2**64), got {seed!r}")
+    if not 0 <= seed < 1 << 64:
+        raise ValueError(f"{caller}() seed must be in [0, 2**64), got {seed}")
+    return seed
+
+
+def _key(seed: int, distribution: str, stream: str) -> _Key:
+    message = seed.to_bytes(8, "little") + distribution.encode() + b"\0" + stream.encode()
+    digest = hashlib.blake2b(message, digest_size=16).digest()
+    state = int.from_bytes(digest[:8], "little")
+    gamma = int.from_bytes(digest[8:], "little") | 1
+    if (gamma ^ (gamma >> 1)).bit_count() < 24:
+        gamma ^= 0xAAAAAAAAAAAAAAAA
+    return _Key(state, gamma)
+
+
+# ------------------------------------------------------------------------------------------------
+# Which global indices a local tensor holds
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The local tensor's elements, in row-major order, as runs of consecutive global indices.
+
+    Dimensions `split` onwards are whole (except `split` itself), so each run is `run` elements long;
+    Run `r` starts at `base` plus its multi-index over the leading dims times their global strides.
+    """
+
+    numel: int
+    run: int
+    leading: tuple[int, ...]  # local sizes of the dims before `split`
+    strides: tuple[int, ...]  # global strides of those dims
+    base: int  # global index of the local tensor's first element
+
+    @property
+    def contiguous(self) -> bool:
+        return self.run == self.numel
+
+
+def _layout(region: Region) -> _Layout:
+    shape, gshape, offset = tuple(region.local.shape), region.global_shape, region.offset
+    gstrides = [1] * len(gshape)
+    for d in range(len(gshape) - 2, -1, -1):
+        gstrides[d] = gstrides[d + 1] * gshape[d + 1]
+    numel = math.prod(shape)
+    # The first dim from which on every later dim is whole: a run spans it and all dims after it.
+    split = len(shape) - 1
+    while split > 0 and shape[split] == gshape[split]:
+        split -= 1
+    if not shape:
+        return _Layout(numel, numel, (), (), 0)
+    base = sum(start * stride for start, stride in zip(offset, gstrides, strict=True))
+    run = math.prod(shape[split:])
+    return _Layout(numel, run, shape[:split], tuple(gstrides[:split]), base)
+
+
+def _region(tensor: torch.Tensor, global_shape, global_offset, caller: str) -> Region:
+    if is_dtensor(tensor):
+        if global_shape is not None or global_offset is not None:
+            raise ValueError(
+                f"{caller}() got a DTensor and an explicit global_shape/global_offset: a DTensor "
+                "knows its own layout, pass neither"
+            )
+        return dtensor_region(tensor)
+    shape = tuple(tensor.shape)
+    gshape = shape if global_shape is None else _int_tuple(global_shape, "global_shape", caller)
+    offset = (
+        (0,) * len(shape) if global_offset is None else _int_tuple(global_offset, "global_offset", caller)
+    )
+    if len(gshape) != len(shape) or len(offset) != len(shape):
+        raise ValueError(
+            f"{caller}() global_shape {gshape} and global_offset {offset} need one entry per "
+            f"dimension of the tensor's shape {shape}"
+        )
+    for d, (size, total, start) in enumerate(zip(shape, gshape, offset, strict=True)):
+        if start < 0 or start + size > total:
+            raise ValueError(
+                f"{caller}() a tensor of shape {shape} at global_offset {offset} does not fit in "
+                f"global_shape {gshape} (dimension {d}: {start} + {size} > {total})"
+            )
+    return Region(tensor, gshape, offset)
+
+
+def _int_tuple(value: object, name: str, caller: str) -> tuple[int, ...]:
+    if isinstance(value, torch.Size):
+        return tuple(value)
+    if not isinstance(value, Sequence) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise TypeError(f"{caller}() {name} must be a sequence of ints, got {value!r}")
+    return tuple(value)
+
+
+# ------------------------------------------------------------------------------------------------
+# The kernel: global indices -> 64 random bits -> a uniform source in (-1, 1)
+
+
+class _Work:
+    """Buffers for one chunk, reused across chunks (no allocation of the tensor's size)."""
+
+    def __init__(self, size: int, device: torch.device, key: _Key, contiguous: bool) -> None:
+        self.key = key
+        self.z = torch.empty(size, dtype=torch.int64, device=device)
+        self.t = torch.empty(size, dtype=torch.int64, device=device)
+        # (j + 1) * gamma for j < size: a contiguous chunk starting at global index s is then
+        # steps + (state + s * gamma), one addition.
+        self.steps = None
+        if contiguous:
+            self.steps = torch.arange(1, size + 1, dtype=torch.int64, device=device)
+            self.steps.mul_(_signed(key.gamma))
+
+    def counters(self, n: int, start: int | None, indices: torch.Tensor | None) -> torch.Tensor:
+        """`state + (i + 1) * gamma` for the global indices `start, ..., start + n - 1` or `indices`."""
+        z = self.z[:n]
+        if indices is None:
+            torch.add(self.steps[:n], _signed(self.key.state + start * self.key.gamma), out=z)
+        else:
+            torch.add(indices, 1, out=z)
+            z.mul_(_signed(self.key.gamma))
+            z.add_(_signed(self.key.state))
+        return z
+
+    def source(self, z: torch.Tensor) -> torch.Tensor:
+        """mix64 of the counters, then `c = k 2^-53` in float64 (returned in `z`'s memory)."""
+        t = self.t[: z.numel()]
+        for shift, multiplier in ((30, _MIX1), (27, _MIX2)):
+            torch.bitwise_right_shift(z, shift, out=t)
+            t.bitwise_and_((1 << (64 - shift)) - 1)  # a logical shift: clear the copied sign bits
+            z.bitwise_xor_(t)
+            z.mul_(_signed(multiplier))
+        torch.bitwise_right_shift(z, 31, out=t)
+        t.bitwise_and_((1 << 33) - 1)
+        z.bitwise_xor_(t)
+        # Top 54 bits as a signed integer (an arithmetic shift), made odd: |k| < 2^53, exact in float64.
+        torch.bitwise_right_shift(z, 10, out=t)
+        t.bitwise_or_(1)
+        c = z.view(torch.float64)
+        c.copy_(t)
+        c.mul_(2.0**-53)
+        return c
+
+
+def _global_indices(layout: _Layout, first: int, n: int, device: torch.device) -> torch.Tensor:
+    """Global indices of local elements `first ... first + n - 1` (the non-contiguous case)."""
+    local = torch.arange(first, first + n, dtype=torch.int64, device=device)
+    runs = torch.div(local, layout.run, rounding_mode="floor")
+    index = local - runs * layout.run + layout.base
+    for size, stride in zip(reversed(layout.leading), reversed(layout.strides), strict=True):
+        position = torch.remainder(runs, size)
+        runs = torch.div(runs, size, rounding_mode="floor")
+        index += position * stride
+    return index
+
+
+def _fill_(
+    tensor: torch.Tensor,
+    region: Region,
+    key: _Key,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """Fill `region.local` with `transform(c)` chunk by chunk; `transform` works in place in float64."""
+    local = region.local
+    layout = _layout(region)
+    if layout.numel == 0:
+        return tensor
+    device = local.device
+    chunk = min(layout.numel, CHUNK_CPU if device.type == "cpu" else CHUNK_CUDA)
+    work = _Work(chunk, device, key, layout.contiguous)
+    flat = local.view(-1) if local.is_contiguous() else None
+    staging = None
+    if local.dtype in (torch.float16, torch.bfloat16):
+        staging = torch.empty(chunk, dtype=torch.float32, device=device)
+    for first in range(0, layout.numel, chunk):
+        n = min(chunk, layout.numel - first)
+        if layout.contiguous:
+            z = work.counters(n, layout.base + first, None)
+        else:
+            z = work.counters(n, None, _global_indices(layout, first, n, device))
+        values = transform(work.source(z))
+        if staging is not None:  # float64 -> float32 -> half: each rounding the same everywhere
+            values = staging[:n].copy_(values)
+        if flat is not None:
+            flat[first : first + n].copy_(values)
+        else:
+            _copy_into_strided(local, first, values)
+    return tensor
+
+
+def _copy_into_strided(local: torch.Tensor, first: int, values: torch.Tensor) -> None:
+    """Write `values` into local elements `first ...` (row-major) of a non-contiguous tensor."""
+    n = values.numel()
+    # unravel_index then advanced indexing: one scatter per chunk, whatever the strides.
+    positions = torch.arange(first, first + n, device=local.device)
+    local[torch.unravel_index(positions, local.shape)] = values.to(local.dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact float64 functions built from correctly rounded operations only
+
+# fdlibm e_log.c: ln(2) split so that k * LN2_HI is exact, and its polynomial for log(1 + f).
+_LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+_LG = tuple(
+    float.fromhex(h)
+    for h in (
+        "0x1.5555555555593p-1",
+        "0x1.999999997fa04p-2",
+        "0x1.2492494229359p-2",
+        "0x1.c71c51d8e78afp-3",
+        "0x1.7466496cb03dep-3",
+        "0x1.39a09d078c69fp-3",
+        "0x1.2f112df3e5244p-3",
+    )
+)
+_SQRT2_BITS = 0x3FF6A09E667F3BCD  # the bits of float64(sqrt(2))
+
+
+def _log(x: torch.Tensor) -> torch.Tensor:
+    """Natural log of positive, normal float64 `x`, to within an ulp, from exact operations.
+
+    `x = 2^e m` with `m` in `[sqrt(2)/2, sqrt(2))` is read from the bits; then fdlibm's
+    `log(m) = f - (f^2/2 - s (f^2/2 + R(s^2)))` with `f = m - 1`, `s = f / (2 + f)`.
+    """
+    bits = x.view(torch.int64)
+    exponent = torch.bitwise_right_shift(bits, 52).sub_(1023)
+    mantissa = bits.bitwise_and(0x000FFFFFFFFFFFFF).bitwise_or_(0x3FF0000000000000)
+    above = mantissa > _SQRT2_BITS
+    mantissa.sub_(above.to(torch.int64) << 52)  # m / 2, exactly
+    exponent.add_(above.to(torch.int64))
+    k = exponent.to(torch.float64)
+    f = mantissa.view(torch.float64) - 1.0
+    s = f / (f + 2.0)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    r = t2 + t1
+    hfsq = f * f * 0.5
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+
+
+def _sqrt(x: torch.Tensor) -> torch.Tensor:
+    """Square root of positive, normal float64 `x`, from exact operations.
+
+    `torch.sqrt` would do, but on the CPU it may run through a vendor math library (MKL) that
+    nothing here controls. Halving the bits (exponent and mantissa together) gives a start within
+    4%; four Newton steps `y = (y + x / y) / 2` then reach the float64 result within an ulp.
+    """
+    y = torch.bitwise_right_shift(x.view(torch.int64), 1).add_(0x1FF7A3BEA91D9B1B).view(torch.float64)
+    for _ in range(4):
+        y = (x / y).add_(y).mul_(0.5)
+    return y
+
+
+# AS 241 (Wichura 1988), PPND16: numerator and denominator coefficients, constant term first.
+_AS241_CENTRAL = (
+    (
+        3.3871328727963666080e0,
+        1.3314166789178437745e2,
+        1.9715909503065514427e3,
+        1.3731693765509461125e4,
+        4.5921953931549871457e4,
+        6.7265770927008700853e4,
+        3.3430575583588128105e4,
+        2.5090809287301226727e3,
+    ),
+    (
+        1.0,
+        4.2313330701600911252e1,
+        6.8718700749205790830e2,
+        5.3941960214247511077e3,
+        2.1213794301586595867e4,
+        3.9307895800092710610e4,
+        2.8729085735721942674e4,
+        5.2264952788528545610e3,
+    ),
+)
+_AS241_INTERMEDIATE = (
+    (
+        1.42343711074968357734e0,
+        4.63033784615654529590e0,
+        5.76949722146069140550e0,
+        3.64784832476320460504e0,
+        1.27045825245236838258e0,
+        2.41780725177450611770e-1,
+        2.27238449892691845833e-2,
+        7.74545014278341407640e-4,
+    ),
+    (
+        1.0,
+        2.05319162663775882187e0,
+        1.67638483018380384940e0,
+        6.89767334985100004550e-1,
+        1.48103976427480074590e-1,
+        1.51986665636164571966e-2,
+        5.47593808499534494600e-4,
+        1.05075007164441684324e-9,
+    ),
+)
+_AS241_FAR = (
+    (
+        6.65790464350110377720e0,
+        5.46378491116411436990e0,
+        1.78482653991729133580e0,
+        2.96560571828504891230e-1,
+        2.65321895265761230930e-2,
+        1.24266094738807843860e-3,
+        2.71155556874348757815e-5,
+        2.01033439929228813265e-7,
+    ),
+    (
+        1.0,
+        5.99832206555887937690e-1,
+        1.36929880922735805310e-1,
+        1.48753612908506148525e-2,
+        7.86869131145613259100e-4,
+        1.84631831751005468180e-5,
+        1.42151175831644588870e-7,
+        2.04426310338993978564e-15,
+    ),
+)
+
+
+def _horner(x: torch.Tensor, coefficients: Sequence[float]) -> torch.Tensor:
+    """`sum(coefficients[i] x^i)` by Horner's rule, one rounded multiplication and addition a step."""
+    out = torch.mul(x, coefficients[-1]).add_(coefficients[-2])
+    for coefficient in reversed(coefficients[:-2]):
+        out.mul_(x).add_(coefficient)
+    return out
+
+
+def _rational(x: torch.Tensor, pair: tuple[Sequence[float], Sequence[float]]) -> torch.Tensor:
+    numerator = _horner(x, pair[0])
+    return numerator.div_(_horner(x, pair[1]))
+
+
+def _standard_normal(c: torch.Tensor) -> torch.Tensor:
+    """`Phi^-1((1 + c) / 2)` for `c` in (-1, 1), in place, by AS 241 in exact operations.
+
+    The central rational function is evaluated everywhere; the tails (`|q| > 0.425`, 15% of the
+    elements) are gathered, computed and scattered back, and the far tail (`r < e^-25`, about one
+    element in 3e10) only when it occurs.
+    """
+    q = c.mul_(0.5)  # q = u - 1/2, exact
+    r = torch.mul(q, q).neg_().add_(0.180625)
+    z = _rational(r, _AS241_CENTRAL).mul_(q)
+    tail = torch.nonzero(q.abs() > 0.425).squeeze(1)
+    if tail.numel():
+        qt = q.index_select(0, tail)
+        p = qt.abs().neg_().add_(0.5)  # min(u, 1 - u), exact
+        s = _sqrt(_log(p).neg_())
+        zt = _rational(s - 1.6, _AS241_INTERMEDIATE)
+        far = torch.nonzero(s > 5.0).squeeze(1)
+        if far.numel():
+            zt.index_copy_(0, far, _rational(s.index_select(0, far) - 5.0, _AS241_FAR))
+        z.index_copy_(0, tail, zt.copysign_(qt))
+    return c.copy_(z)
+
+
+# ------------------------------------------------------------------------------------------------
+# The samplers
+
+
+def _prepare(tensor: object, seed: object, stream: object, caller: str) -> int:
+    if is_dtensor(tensor):
+        check_float_tensor(tensor.to_local(), caller)
+    else:
+        check_float_tensor(tensor, caller)
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{caller}() got a tensor on the meta device: it has no storage, so there is nothing "
+            "to fill. Allocate it first (model.to_empty(device=...)), then initialize"
+        )
+    if not isinstance(stream, str):
+        raise TypeError(f"{caller}() stream must be a str (e.g. the parameter's name), got {stream!r}")
+    return _check_seed(seed, caller)
+
+
+def _finite(value: object, name: str, caller: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{caller}() {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def counter_uniform_(
+    tensor: torch.Tensor,
+    a: float = 0.0,
+    b: float = 1.0,
+    *,
+    seed: int,
+    stream: str = "",
+    global_shape: Sequence[int] | None = None,
+    global_offset: Sequence[int] | None = None,
+) -> torch.Tensor:
+    r"""Fill `tensor` in place from `U(a, b)`, with values that depend only on the seed and the index.
+
+    Element `i` (row-major over the global tensor) is `m + h c_i` with `m = (a + b) / 2`,
+    `h = (b - a) / 2` and `c_i` the counter generator's uniform source in `(-1, 1)` (see the module
+    description): the same bits on any device, thread count, CPU kind and split of the tensor.
+    Values lie in `[a, b]` (an endpoint only by rounding to the tensor's dtype).
+
+    Args:
+        tensor: A floating-point tensor, a parameter, or a `DTensor` (its local shard is filled from
+            its global offsets).
+        a: Lower bound.
+        b: Upper bound, `b >= a`.
+        seed: An integer in `[0, 2**64)`.
+        stream: A name that gives an independent stream under the same seed, e.g. the
+            parameter's qualified name ([apply_counter_rules][paraminit.apply_counter_rules] uses
+            that).
+        global_shape: Shape of the whole tensor this one is a block of; default: its own shape.
+        global_offset: Index of this block's first element in each dimension; default: zeros.
+
+    Returns:
+        `tensor`, filled.
+
+    Raises:
+        TypeError: not a floating-point tensor, or a bad seed or stream type.
+        ValueError: a bound is not finite, `b < a`, the seed is out of range, the tensor is on the
+            `meta` device, or the block does not fit in `global_shape`.
+
+    Example:
+        ```python
+        import torch
+        from paraminit import counter_uniform_
+
+        full = counter_uniform_(torch.empty(6, 4), -1.0, 1.0, seed=7)
+        part = torch.empty(2, 4)  # rows 3 and 4 of the same fill, drawn on their own
+        counter_uniform_(part, -1.0, 1.0, seed=7, global_shape=(6, 4), global_offset=(3, 0))
+        assert torch.equal(part, full[3:5])
+        ```
+    """
+    seed = _prepare(tensor, seed, stream, "counter_uniform_")
+    a, b = _finite(a, "a", "counter_uniform_"), _finite(b, "b", "counter_uniform_")
+    if b < a:
+        raise ValueError(f"counter_uniform_() needs a <= b, got a={a}, b={b}")
+    mid, half = (a + b) / 2.0, (b - a) / 2.0
+
+    def transform(c: torch.Tensor) -> torch.Tensor:
+        c.mul_(half)
+        return c.add_(mid) if mid != 0.0 else c
+
+    region = _region(tensor, global_shape, global_offset, "counter_uniform_")
+    with torch.no_grad():
+        return _fill_(tensor, region, _key(seed, "uniform", stream), transform)
+
+
+def counter_normal_(
+    tensor: torch.Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    *,
+    seed: int,
+    stream: str = "",
+    global_shape: Sequence[int] | None = None,
+    global_offset: Sequence[int] | None = None,
+) -> torch.Tensor:
+    r"""Fill `tensor` in place from `N(mean, std^2)`, with values that depend only on the seed and the index.
+
+    Element `i` is `mean + std z_i`, where `z_i` is the standard normal quantile of the counter
+    generator's uniform source, computed by Wichura's AS 241 from correctly rounded operations
+    only (see the module description), so it has the same bits on every device and CPU kind.
+    `|z_i| <= 8.3`.
+
+    Args:
+        tensor: A floating-point tensor, a parameter, or a `DTensor`.
+        mean: Mean.
+        std: Standard deviation, `>= 0`.
+        seed: An integer in `[0, 2**64)`.
+        stream: A name that gives an independent stream under the same seed.
+        global_shape: Shape of the whole tensor this one is a block of; default: its own shape.
+        global_offset: Index of this block's first element in each dimension; default: zeros.
+
+    Returns:
+        `tensor`, filled.
+
+    Raises:
+        TypeError: not a floating-point tensor, or a bad seed or stream type.
+        ValueError: `mean` or `std` not finite, `std < 0`, a bad seed, a `meta` tensor, or a block
+            that does not fit in `global_shape`.
+
+    Example:
+        ```python
+        import torch
+        from paraminit import counter_normal_
+
+        w = counter_normal_(torch.empty(3, 5), std=0.01, seed=0)
+        w64 = counter_normal_(torch.empty(3, 5, dtype=torch.float64), std=0.01, seed=0)
+        assert torch.equal(w, w64.float())  # float32 is the float64 fill, rounded once
+        ```
+    """
+    seed = _prepare(tensor, seed, stream, "counter_normal_")
+    mean, std = _finite(mean, "mean", "counter_normal_"), _finite(std, "std", "counter_normal_")
+    if std < 0:
+        raise ValueError(f"counter_normal_() needs std >= 0, got std={std}")
+
+    def transform(c: torch.Tensor) -> torch.Tensor:
+        z = _standard_normal(c)
+        z.mul_(std)
+        return z.add_(mean) if mean != 0.0 else z
+
+    region = _region(tensor, global_shape, global_offset, "counter_normal_")
+    with torch.no_grad():
+        return _fill_(tensor, region, _key(seed, "normal", stream), transform)
+
+
+def counter_mixture_(
+    tensor: torch.Tensor,
+    inner: float = 5.0,
+    outer: float = 10.0,
+    p_zero: float = 0.5,
+    *,
+    seed: int,
+    stream: str = "",
+    global_shape: Sequence[int] | None = None,
+    global_offset: Sequence[int] | None = None,
+) -> torch.Tensor:
+    r"""Fill `tensor` in place from the chapter's mixture, with values that depend only on the seed and the index.
+
+    The distribution of [mixture_][paraminit.mixture_] (see [Mixture][paraminit.Mixture]): 0 with
+    probability `p`, else uniform on `[a, b]` or `[-b, -a]`, each with probability `(1 - p) / 2`.
+    Element `i` is `x = h c_i` with `h = (b - a) / (1 - p)`, set to 0 when `|x| <= p h` and to
+    `sign(x) (|x| - p h + a)` otherwise, where `c_i` is the counter generator's uniform source.
+
+    Args:
+        tensor: A floating-point tensor, a parameter, or a `DTensor`.
+        inner: Inner magnitude `a >= 0`.
+        outer: Outer magnitude `b > a`.
+        p_zero: Probability `p` in `[0, 1]` of an exact zero.
+        seed: An integer in `[0, 2**64)`.
+        stream: A name that gives an independent stream under the same seed.
+        global_shape: Shape of the whole tensor this one is a block of; default: its own shape.
+        global_offset: Index of this block's first element in each dimension; default: zeros.
+
+    Returns:
+        `tensor`, filled.
+
+    Raises:
+        TypeError: not a floating-point tensor, or a bad seed or stream type.
+        ValueError: bad bounds or probability (see [Mixture][paraminit.Mixture]), a bad seed, a
+            `meta` tensor, or a block that does not fit in `global_shape`.
+
+    Example:
+        ```python
+        import torch
+        from paraminit import counter_mixture_
+
+        w = counter_mixture_(torch.empty(8, 4), seed=0)
+        assert ((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all()
+        ```
+    """
+    from .samplers import Mixture  # the closed forms and their argument checks
+
+    dist = Mixture(inner, outer, p_zero)
+    seed = _prepare(tensor, seed, stream, "counter_mixture_")
+    a, b, p = dist.inner, dist.outer, dist.p_zero
+    region = _region(tensor, global_shape, global_offset, "counter_mixture_")
+    if p == 1.0:
+        with torch.no_grad():
+            region.local.zero_()
+        return tensor
+    half = (b - a) / (1.0 - p)
+    gap = p * half
+    shift = a - gap
+
+    def transform(c: torch.Tensor) -> torch.Tensor:
+        c.mul_(half)
+        torch.hardshrink(c, gap, out=c)
+        if shift != 0.0:
+            c.add_(torch.sign(c).mul_(shift))
+        return c
+
+    with torch.no_grad():
+        return _fill_(tensor, region, _key(seed, "mixture", stream), transform)
+
+
+counter_uniform_.counter_sampler = True  # type: ignore[attr-defined]
+counter_normal_.counter_sampler = True  # type: ignore[attr-defined]
+counter_mixture_.counter_sampler = True  # type: ignore[attr-defined]
