@@ -498,7 +498,7 @@ def counter_uniform_(
     global_shape: Sequence[int] | None = None,
     global_offset: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    r"""Fill `tensor` in place from `U(a, b)`, with values that depend only on the seed and the index.
+    r"""Fill `tensor` in place from `U(a, b)`; the values depend only on the seed and the index.
 
     Element `i` (row-major over the global tensor) is `m + h c_i` with `m = (a + b) / 2`,
     `h = (b - a) / 2` and `c_i` the counter generator's uniform source in `(-1, 1)` (see the module
@@ -561,7 +561,7 @@ def counter_normal_(
     global_shape: Sequence[int] | None = None,
     global_offset: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    r"""Fill `tensor` in place from `N(mean, std^2)`, with values that depend only on the seed and the index.
+    r"""Fill `tensor` in place from `N(mean, std^2)`; the values depend only on the seed and the index.
 
     Element `i` is `mean + std z_i`, where `z_i` is the standard normal quantile of the counter
     generator's uniform source, computed by Wichura's AS 241 from correctly rounded operations
@@ -621,7 +621,7 @@ def counter_mixture_(
     global_shape: Sequence[int] | None = None,
     global_offset: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    r"""Fill `tensor` in place from the chapter's mixture, with values that depend only on the seed and the index.
+    r"""Fill `tensor` in place from the chapter's mixture; the values depend only on the seed and index.
 
     The distribution of [mixture_][paraminit.mixture_] (see [Mixture][paraminit.Mixture]): 0 with
     probability `p`, else uniform on `[a, b]` or `[-b, -a]`, each with probability `(1 - p) / 2`.
