@@ -42,7 +42,14 @@ DTYPES = {
 
 
 def as_bits(tensor: torch.Tensor) -> list[int]:
-    return tensor.detach().cpu().contiguous().view(DTYPES[str(tensor.dtype).removeprefix("torch.")][1]).view(-1).tolist()
+    return (
+        tensor.detach()
+        .cpu()
+        .contiguous()
+        .view(DTYPES[str(tensor.dtype).removeprefix("torch.")][1])
+        .view(-1)
+        .tolist()
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,7 +98,9 @@ BLOCKS = [
 
 @pytest.mark.parametrize("distribution", SAMPLERS)
 @pytest.mark.parametrize(("shape", "global_shape", "offset"), BLOCKS)
-def test_values_match_the_pure_python_reference_bit_for_bit(distribution, shape, global_shape, offset, device):
+def test_values_match_the_pure_python_reference_bit_for_bit(
+    distribution, shape, global_shape, offset, device
+):
     sampler, args = SAMPLERS[distribution]
     seed = 2**64 - 3 if len(shape) == 3 else 12345
     tensor = torch.empty(shape, dtype=torch.float64, device=device)
@@ -152,7 +161,12 @@ def test_exact_log_and_sqrt_are_within_an_ulp_of_libm():
 
 def test_any_split_of_a_tensor_gives_the_slices_of_the_full_fill(device):
     full = counter_normal_(torch.empty(7, 9, 5, device=device), seed=3)
-    for starts, sizes in [((0, 0, 0), (7, 9, 5)), ((2, 0, 0), (3, 9, 5)), ((1, 4, 2), (6, 5, 3)), ((6, 8, 4), (1, 1, 1))]:
+    for starts, sizes in [
+        ((0, 0, 0), (7, 9, 5)),
+        ((2, 0, 0), (3, 9, 5)),
+        ((1, 4, 2), (6, 5, 3)),
+        ((6, 8, 4), (1, 1, 1)),
+    ]:
         part = torch.empty(sizes, device=device)
         counter_normal_(part, seed=3, global_shape=(7, 9, 5), global_offset=starts)
         slices = tuple(slice(s, s + n) for s, n in zip(starts, sizes, strict=True))
@@ -299,11 +313,11 @@ def test_blocks_that_do_not_fit_are_rejected():
 
 
 def test_bad_distribution_parameters_are_rejected():
-    with pytest.raises(ValueError, match="a <= b, got a=1.0, b=0.0"):
+    with pytest.raises(ValueError, match=r"a <= b, got a=1\.0, b=0\.0"):
         counter_uniform_(torch.empty(3), 1.0, 0.0, seed=0)
     with pytest.raises(ValueError, match="b must be a finite number, got inf"):
         counter_uniform_(torch.empty(3), 0.0, math.inf, seed=0)
-    with pytest.raises(ValueError, match="std >= 0, got std=-1.0"):
+    with pytest.raises(ValueError, match=r"std >= 0, got std=-1\.0"):
         counter_normal_(torch.empty(3), std=-1.0, seed=0)
     with pytest.raises(ValueError, match="mean must be a finite number"):
         counter_normal_(torch.empty(3), mean=math.nan, seed=0)

@@ -173,7 +173,9 @@ def test_counter_normal_is_standard_normal(name, expected):
     assert_verdict(check_ks(draw(name), stats.norm.cdf), expected)
 
 
-@pytest.mark.parametrize(("name", "expected"), params(("normal", True), ("wrong:normal-tails-unsigned", False)))
+@pytest.mark.parametrize(
+    ("name", "expected"), params(("normal", True), ("wrong:normal-tails-unsigned", False))
+)
 def test_counter_normal_is_positive_half_the_time(name, expected):
     samples = draw(name)
     assert_verdict(check_binomial(int((samples > 0).sum()), samples.size, 0.5), expected)
