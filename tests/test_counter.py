@@ -237,10 +237,12 @@ DIGEST_SCRIPT = textwrap.dedent(
     from paraminit import counter_mixture_, counter_normal_, counter_uniform_
 
     out = [torch.backends.cpu.get_cpu_capability()]
-    for sampler in (counter_uniform_, counter_normal_, counter_mixture_):
+    # Parameters whose products round: a fused multiply-add would show.
+    for sampler, args in ((counter_uniform_, (-0.3, 1.1)), (counter_normal_, (0.1, 0.37)),
+                          (counter_mixture_, (1.0, 3.0, 0.2))):
         for dtype in (torch.float64, torch.float32, torch.bfloat16):
-            w = sampler(torch.empty(317, 317, dtype=dtype), seed=11, stream="w")
-            b = sampler(torch.empty(200, 400, dtype=dtype)[:, 50:350], seed=11, stream="w")
+            w = sampler(torch.empty(317, 317, dtype=dtype), *args, seed=11, stream="w")
+            b = sampler(torch.empty(200, 400, dtype=dtype)[:, 50:350], *args, seed=11, stream="w")
             data = w.view(torch.uint8).numpy().tobytes()
             data += b.contiguous().view(torch.uint8).numpy().tobytes()
             out.append(hashlib.sha256(data).hexdigest())
