@@ -336,3 +336,16 @@ def test_edge_cases_fill_what_they_should(device):
     assert (counter_normal_(torch.empty(10, device=device), 1.5, 0.0, seed=0) == 1.5).all()
     parameter = torch.nn.Parameter(torch.empty(4, 4, device=device))
     assert counter_normal_(parameter, seed=0) is parameter and parameter.grad_fn is None
+
+
+def test_normal_tails_batched_over_chunks_give_the_same_values(monkeypatch, device):
+    """Tails are gathered across chunks and written later: with tiny chunks and batches, several
+    batches per fill, the values must not change (contiguous and strided)."""
+    whole = counter_normal_(torch.empty(40, 50, device=device), seed=8)
+    strided = counter_normal_(torch.empty(50, 40, device=device).t(), seed=8)
+    monkeypatch.setattr(counter, "CHUNK_CPU", 97)
+    monkeypatch.setattr(counter, "CHUNK_CUDA", 97)
+    monkeypatch.setattr(counter, "TAIL_BATCH", 101)
+    assert torch.equal(counter_normal_(torch.empty(40, 50, device=device), seed=8), whole)
+    assert torch.equal(counter_normal_(torch.empty(50, 40, device=device).t(), seed=8), strided)
+    assert torch.equal(strided, whole)

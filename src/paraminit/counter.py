@@ -258,13 +258,53 @@ def _global_indices(layout: _Layout, first: int, n: int, device: torch.device) -
     return index
 
 
-def _fill_(
-    tensor: torch.Tensor,
-    region: Region,
-    key: _Key,
-    transform: Callable[[torch.Tensor], torch.Tensor],
-) -> torch.Tensor:
-    """Fill `region.local` with `transform(c)` chunk by chunk; `transform` works in place in float64."""
+class _Writer:
+    """Writes float64 values into the local tensor, rounded as the module description says."""
+
+    def __init__(self, local: torch.Tensor) -> None:
+        self.local = local
+        self.flat = local.view(-1) if local.is_contiguous() else None
+        self.half = local.dtype in (torch.float16, torch.bfloat16)
+
+    def _rounded(self, values: torch.Tensor) -> torch.Tensor:
+        # float64 -> float32 -> half precision: each rounding is the same on every device.
+        return values.to(torch.float32) if self.half else values
+
+    def range(self, first: int, values: torch.Tensor) -> None:
+        """Local elements `first, ..., first + len(values) - 1` (row-major)."""
+        if self.flat is not None:
+            self.flat[first : first + values.numel()].copy_(self._rounded(values))
+        else:
+            positions = torch.arange(first, first + values.numel(), device=values.device)
+            self.at(positions, values)
+
+    def at(self, positions: torch.Tensor, values: torch.Tensor) -> None:
+        """Local elements at the row-major `positions`."""
+        values = self._rounded(values).to(self.local.dtype)
+        if self.flat is not None:
+            self.flat.index_copy_(0, positions, values)
+        else:
+            self.local[torch.unravel_index(positions, self.local.shape)] = values
+
+
+class _Transform:
+    """Maps the uniform source `c` of local elements `first, ...` (float64, in place) to their
+    values when called as `transform(c, first, writer)`; may write some elements later."""
+
+    def finish(self, writer: _Writer) -> None:
+        """Write whatever was left for later."""
+
+
+class _Elementwise(_Transform):
+    def __init__(self, function: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.function = function
+
+    def __call__(self, c: torch.Tensor, first: int, writer: _Writer) -> torch.Tensor:
+        return self.function(c)
+
+
+def _fill_(tensor: torch.Tensor, region: Region, key: _Key, transform: _Transform) -> torch.Tensor:
+    """Fill `region.local` from the counter generator, chunk by chunk, through `transform`."""
     local = region.local
     layout = _layout(region)
     if layout.numel == 0:
@@ -272,32 +312,16 @@ def _fill_(
     device = local.device
     chunk = min(layout.numel, CHUNK_CPU if device.type == "cpu" else CHUNK_CUDA)
     work = _Work(chunk, device, key, layout.contiguous)
-    flat = local.view(-1) if local.is_contiguous() else None
-    staging = None
-    if local.dtype in (torch.float16, torch.bfloat16):
-        staging = torch.empty(chunk, dtype=torch.float32, device=device)
+    writer = _Writer(local)
     for first in range(0, layout.numel, chunk):
         n = min(chunk, layout.numel - first)
         if layout.contiguous:
             z = work.counters(n, layout.base + first, None)
         else:
             z = work.counters(n, None, _global_indices(layout, first, n, device))
-        values = transform(work.source(z))
-        if staging is not None:  # float64 -> float32 -> half: each rounding the same everywhere
-            values = staging[:n].copy_(values)
-        if flat is not None:
-            flat[first : first + n].copy_(values)
-        else:
-            _copy_into_strided(local, first, values)
+        writer.range(first, transform(work.source(z), first, writer))
+    transform.finish(writer)
     return tensor
-
-
-def _copy_into_strided(local: torch.Tensor, first: int, values: torch.Tensor) -> None:
-    """Write `values` into local elements `first ...` (row-major) of a non-contiguous tensor."""
-    n = values.numel()
-    # unravel_index then advanced indexing: one scatter per chunk, whatever the strides.
-    positions = torch.arange(first, first + n, device=local.device)
-    local[torch.unravel_index(positions, local.shape)] = values.to(local.dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -440,27 +464,75 @@ def _rational(x: torch.Tensor, pair: tuple[Sequence[float], Sequence[float]]) ->
     return numerator.div_(_horner(x, pair[1]))
 
 
-def _standard_normal(c: torch.Tensor) -> torch.Tensor:
-    """`Phi^-1((1 + c) / 2)` for `c` in (-1, 1), in place, by AS 241 in exact operations.
-
-    The central rational function is evaluated everywhere; the tails (`|q| > 0.425`, 15% of the
-    elements) are gathered, computed and scattered back, and the far tail (`r < e^-25`, about one
-    element in 3e10) only when it occurs.
-    """
-    q = c.mul_(0.5)  # q = u - 1/2, exact
+def _central(q: torch.Tensor) -> torch.Tensor:
+    """AS 241 for `|q| <= 0.425`, `q = u - 1/2`: `q A(r) / B(r)` with `r = 0.180625 - q^2`."""
     r = torch.mul(q, q).neg_().add_(0.180625)
-    z = _rational(r, _AS241_CENTRAL).mul_(q)
+    return _rational(r, _AS241_CENTRAL).mul_(q)
+
+
+def _tail(q: torch.Tensor) -> torch.Tensor:
+    """AS 241 for `|q| > 0.425`: rational functions of `s = sqrt(-log(1/2 - |q|))`."""
+    p = q.abs().neg_().add_(0.5)  # min(u, 1 - u), exact
+    s = _sqrt(_log(p).neg_())
+    z = _rational(s - 1.6, _AS241_INTERMEDIATE)
+    far = torch.nonzero(s > 5.0).squeeze(1)  # r < e^-25: about one element in 3e10
+    if far.numel():
+        z.index_copy_(0, far, _rational(s.index_select(0, far) - 5.0, _AS241_FAR))
+    return z.copysign_(q)
+
+
+def _standard_normal(c: torch.Tensor) -> torch.Tensor:
+    """`Phi^-1((1 + c) / 2)` for `c` in (-1, 1), in place, by AS 241 in exact operations."""
+    q = c.mul_(0.5)  # q = u - 1/2, exact
+    z = _central(q)
     tail = torch.nonzero(q.abs() > 0.425).squeeze(1)
     if tail.numel():
-        qt = q.index_select(0, tail)
-        p = qt.abs().neg_().add_(0.5)  # min(u, 1 - u), exact
-        s = _sqrt(_log(p).neg_())
-        zt = _rational(s - 1.6, _AS241_INTERMEDIATE)
-        far = torch.nonzero(s > 5.0).squeeze(1)
-        if far.numel():
-            zt.index_copy_(0, far, _rational(s.index_select(0, far) - 5.0, _AS241_FAR))
-        z.index_copy_(0, tail, zt.copysign_(qt))
+        z.index_copy_(0, tail, _tail(q.index_select(0, tail)))
     return c.copy_(z)
+
+
+TAIL_BATCH = (1 << 15) - 1
+"""Most tail elements of the normal computed together: below torch's parallel grain, one thread."""
+
+
+class _Normal(_Transform):
+    """`mean + std z` with `z = _standard_normal(c)`, the tails gathered over chunks.
+
+    15% of the elements take the tail branch, about 80 operations each. Computed chunk by chunk,
+    those operations would run on a few thousand elements at a time, where each call costs more
+    than its arithmetic; so the central value is written first, and the tails' sources and
+    positions are kept until the next chunk's would make more than `TAIL_BATCH` (float64 and int64:
+    no temporary of the tensor's size), then computed and written over it.
+    """
+
+    def __init__(self, mean: float, std: float) -> None:
+        self.mean, self.std = mean, std
+        self.sources: list[torch.Tensor] = []
+        self.positions: list[torch.Tensor] = []
+        self.pending = 0
+
+    def _affine(self, z: torch.Tensor) -> torch.Tensor:
+        z.mul_(self.std)
+        return z.add_(self.mean) if self.mean != 0.0 else z
+
+    def __call__(self, c: torch.Tensor, first: int, writer: _Writer) -> torch.Tensor:
+        q = c.mul_(0.5)
+        tail = torch.nonzero(q.abs() > 0.425).squeeze(1)
+        if tail.numel():
+            if self.pending + tail.numel() > TAIL_BATCH:
+                self.finish(writer)
+            self.sources.append(q.index_select(0, tail))
+            self.positions.append(tail.add_(first))
+            self.pending += tail.numel()
+        return self._affine(c.copy_(_central(q)))
+
+    def finish(self, writer: _Writer) -> None:
+        if not self.pending:
+            return
+        q = torch.cat(self.sources)
+        positions = torch.cat(self.positions)
+        self.sources, self.positions, self.pending = [], [], 0
+        writer.at(positions, self._affine(_tail(q)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -548,7 +620,7 @@ def counter_uniform_(
 
     region = _region(tensor, global_shape, global_offset, "counter_uniform_")
     with torch.no_grad():
-        return _fill_(tensor, region, _key(seed, "uniform", stream), transform)
+        return _fill_(tensor, region, _key(seed, "uniform", stream), _Elementwise(transform))
 
 
 def counter_normal_(
@@ -600,14 +672,9 @@ def counter_normal_(
     if std < 0:
         raise ValueError(f"counter_normal_() needs std >= 0, got std={std}")
 
-    def transform(c: torch.Tensor) -> torch.Tensor:
-        z = _standard_normal(c)
-        z.mul_(std)
-        return z.add_(mean) if mean != 0.0 else z
-
     region = _region(tensor, global_shape, global_offset, "counter_normal_")
     with torch.no_grad():
-        return _fill_(tensor, region, _key(seed, "normal", stream), transform)
+        return _fill_(tensor, region, _key(seed, "normal", stream), _Normal(mean, std))
 
 
 def counter_mixture_(
@@ -677,7 +744,7 @@ def counter_mixture_(
         return c
 
     with torch.no_grad():
-        return _fill_(tensor, region, _key(seed, "mixture", stream), transform)
+        return _fill_(tensor, region, _key(seed, "mixture", stream), _Elementwise(transform))
 
 
 counter_uniform_.counter_sampler = True  # type: ignore[attr-defined]
