@@ -100,7 +100,7 @@ def normal(seed: int = SEED, std: float = 1.0) -> torch.Tensor:
 def normal_tails_unsigned(seed: int = SEED) -> torch.Tensor:
     """AS 241 with the sign of the tails forgotten: every |q| > 0.425 comes out positive."""
     z = normal(seed)
-    u = torch.from_numpy(stats.norm.cdf(flat(z))).view_as(z)
+    u = torch.from_numpy(stats.norm.cdf(flat(z))).view_as(z).to(z.device)
     tails = (u < 0.075) | (u > 0.925)
     return torch.where(tails, z.abs(), z)
 

@@ -59,7 +59,8 @@ def test_each_parameter_draws_from_the_stream_named_after_it(device):
     assert report.names("initialized") == ["0.weight", "0.bias", "2.weight", "2.bias"]
     expected = counter_normal_(torch.empty(5, 6, device=device), std=0.1, seed=5, stream="0.weight")
     assert torch.equal(model[0].weight, expected)
-    assert not torch.equal(model[0].weight[:2], model[2].weight[:, :6][:2])
+    same_stream = counter_normal_(torch.empty(2, 5, device=device), std=0.1, seed=5, stream="0.weight")
+    assert not torch.equal(model[2].weight, same_stream)  # 2.weight has a stream of its own
     assert (model[2].bias == 0.5).all()
 
 
@@ -76,7 +77,7 @@ def test_digest_sees_every_byte_and_the_dtype():
     apply_counter_rules(model, RULES, seed=1)
     before = weights_digest(model)
     with torch.no_grad():
-        model[2].bias[1] = torch.nextafter(model[2].bias[1], torch.tensor(1.0))
+        model[2].bias[1] = torch.nextafter(model[2].bias[1], model[2].bias[1] + 1)
     assert weights_digest(model) != before
     assert weights_digest(mlp().double()) != weights_digest(mlp().double().float())  # names, dtype, bytes
 
@@ -135,9 +136,9 @@ def mesh():
 
 
 def test_dtensor_shards_and_replicas_are_filled_from_their_region(mesh):
-    full = counter_uniform_(torch.empty(6, 4), seed=2, stream="w")
+    full = counter_uniform_(torch.empty(6, 4, device="cpu"), seed=2, stream="w")
     for placement in (Shard(0), Shard(1), Replicate()):
-        tensor = distribute_tensor(torch.zeros(6, 4), mesh, [placement])
+        tensor = distribute_tensor(torch.zeros(6, 4, device="cpu"), mesh, [placement])
         assert is_dtensor(tensor) and not is_dtensor(full)
         region = dtensor_region(tensor)
         assert (region.global_shape, region.offset) == ((6, 4), (0, 0))
@@ -146,14 +147,15 @@ def test_dtensor_shards_and_replicas_are_filled_from_their_region(mesh):
 
 
 def test_placements_that_are_not_blocks_are_rejected(mesh):
-    partial = DTensor.from_local(torch.zeros(6, 4), mesh, [Partial()])
+    partial = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [Partial()])
     with pytest.raises(ValueError, match="placement Partial"):
         counter_uniform_(partial, seed=0)
-    strided = DTensor.from_local(torch.zeros(6, 4), mesh, [_StridedShard(0, split_factor=2)])
+    strided = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [_StridedShard(0, split_factor=2)])
     with pytest.raises(ValueError, match=r"only Shard\(dim\) and Replicate"):
         counter_normal_(strided, seed=0)
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
-        counter_uniform_(distribute_tensor(torch.zeros(4), mesh, [Shard(0)]), seed=0, global_shape=(4,))
+        sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
+        counter_uniform_(sharded, seed=0, global_shape=(4,))
 
 
 # ------------------------------------------------------------------------------------------------
