@@ -11,8 +11,8 @@ pymdown-extensions, Markdown, PyYAML) are unpacked from the wheels in `--wheelho
 
 The run is `pytest` with PARAMINIT_DEVICE set, so conftest.py makes the device torch's default and
 every test, every snippet section and every page block (`--markdown-docs`) runs there; CUDA-only
-tests run instead of being skipped. Two test files are left out because they test the built site,
-not the code, and need the MkDocs stack and a browser: they run in the CPU job.
+tests run instead of being skipped. The tests of the built site and the MkDocs build hooks are left
+out: they need the MkDocs stack and a browser, not a device, and run in the CPU job.
 
 The record (`docs/verified/<device>-<date>.json`): date, device kind, GPU or CPU name, Python,
 torch and CUDA versions, pytest's counts, wall time, and the digest of the fixed model's counter
@@ -39,8 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "verified"
-SITE_TESTS = ["tests/test_site.py", "tests/test_browser.py"]
-"""Tests of the built site (MkDocs, a browser): not device-dependent, run in the CPU job."""
+SITE_TESTS = ["tests/test_site.py", "tests/test_browser.py", "docs/hooks"]
+"""The built site's tests and the MkDocs build hooks (which `--markdown-docs` would import): they
+need the MkDocs stack and a browser, not a device, and run in the CPU job."""
 NEEDED = {
     "markdown": "Markdown",
     "yaml": "PyYAML",

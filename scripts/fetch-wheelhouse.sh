@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Download the wheels that `make test-cuda` needs beyond what the GPU machine's Python already has
 # (torch, pytest, hypothesis, scipy, numpy, matplotlib, markdown-it-py), at the versions pinned in
-# constraints.txt, for CPython VERSION (default 3.12) on manylinux x86_64, into DIR (default
+# constraints.txt, for CPython VERSION (default 3.12; give the full version, e.g. 3.12.3, when a
+# package requires a patch release) on manylinux x86_64, into DIR (default
 # wheelhouse/, git-ignored). scripts/device_run.py unpacks them there without pip or an index.
 #   scripts/fetch-wheelhouse.sh [VERSION] [DIR]
 set -euo pipefail

@@ -72,10 +72,12 @@ from torch.distributed.fsdp import fully_shard
 from paraminit import Rule, apply_counter_rules, weights_digest
 from paraminit import counter_normal_
 
-if "RANK" in os.environ:  # started by torchrun: one process per rank
-    dist.init_process_group()
-else:  # run alone: a group of one
-    dist.init_process_group(store=dist.HashStore(), rank=0, world_size=1)
+alone = "RANK" not in os.environ  # torchrun sets RANK in each process it starts
+dist.init_process_group(  # alone: a group of one in this process
+    store=dist.HashStore() if alone else None,
+    rank=0 if alone else -1,
+    world_size=1 if alone else -1,
+)
 device = torch.get_default_device()
 mesh = init_device_mesh(device.type, (dist.get_world_size(),))
 rules = [Rule(counter_normal_, param="weight"), Rule(nn.init.zeros_)]

@@ -352,3 +352,12 @@ def test_normal_tails_batched_over_chunks_give_the_same_values(monkeypatch, devi
     assert torch.equal(counter_normal_(torch.empty(40, 50, device=device), seed=8), whole)
     assert torch.equal(counter_normal_(torch.empty(50, 40, device=device).t(), seed=8), strided)
     assert torch.equal(strided, whole)
+
+
+def test_global_shape_may_be_a_torch_size_and_central_only_normals_need_no_tail():
+    full = counter_uniform_(torch.empty(4, 3), seed=1)
+    part = counter_uniform_(torch.empty(1, 3), seed=1, global_shape=full.shape, global_offset=(2, 0))
+    assert torch.equal(part, full[2:3])
+    central = [0.1, -0.5, 0.84]
+    z = counter._standard_normal(torch.tensor(central, dtype=torch.float64))
+    assert z.tolist() == [ref.standard_normal(c) for c in central]

@@ -82,6 +82,13 @@ def test_digest_sees_every_byte_and_the_dtype():
     assert weights_digest(mlp().double()) != weights_digest(mlp().double().float())  # names, dtype, bytes
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op:UserWarning")
+def test_digest_of_a_model_with_an_empty_parameter():
+    empty = nn.Linear(0, 3)
+    apply_counter_rules(empty, [Rule(counter_uniform_)], seed=0)
+    assert weights_digest(empty) != weights_digest(nn.Linear(0, 4))
+
+
 def test_rules_that_would_draw_from_a_torch_generator_are_rejected():
     with pytest.raises(TypeError, match=r"normal_\(std=0.1\) would draw from a torch generator"):
         apply_counter_rules(mlp(), [Rule(functools.partial(nn.init.normal_, std=0.1))], seed=0)
@@ -156,6 +163,24 @@ def test_placements_that_are_not_blocks_are_rejected(mesh):
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
         sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
         counter_uniform_(sharded, seed=0, global_shape=(4,))
+
+
+def test_without_torch_distributed_tensor_imported_nothing_is_a_dtensor(monkeypatch):
+    monkeypatch.delitem(sys.modules, "torch.distributed.tensor")
+    assert not is_dtensor(torch.empty(2))
+
+
+def test_the_private_offset_helper_is_checked_not_trusted(mesh, monkeypatch):
+    """If a torch release changed what the wrapped helper returns, the wrapper raises (a shape it
+    does not hold) or fills nothing (a rank outside the mesh) instead of filling wrong rows."""
+    import torch.distributed.tensor._utils as utils
+
+    tensor = distribute_tensor(torch.zeros(6, 4, device="cpu"), mesh, [Shard(0)])
+    monkeypatch.setattr(utils, "compute_local_shape_and_global_offset", lambda *a: ((3, 4), (3, 0)))
+    with pytest.raises(ValueError, match=r"local shard has shape \(6, 4\), but .* give \(3, 4\)"):
+        dtensor_region(tensor)
+    monkeypatch.setattr(utils, "compute_local_shape_and_global_offset", lambda *a: ((0,), ()))
+    assert dtensor_region(tensor).offset == (0, 0)
 
 
 # ------------------------------------------------------------------------------------------------
