@@ -186,8 +186,9 @@ def rational(x: float, pair) -> float:
 
 def standard_normal(c: float) -> float:
     q = c * 0.5
-    if abs(q) <= 0.425:
-        return rational(-(q * q) + 0.180625, CENTRAL) * q
+    r = 0.180625 - q * q
+    if r >= 0.0:  # |q| <= 0.425, as rounded
+        return rational(r, CENTRAL) * q
     s = sqrt(-log(-abs(q) + 0.5))
     z = rational(s - 1.6, INTERMEDIATE) if s <= 5.0 else rational(s - 5.0, FAR)
     return z if q > 0 else -z

@@ -78,8 +78,9 @@ GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
 
-CHUNK_CPU = 1 << 14
-"""Elements per step on the CPU: each torch op on a chunk this size runs on one thread, from cache.
+CHUNK_CPU = (1 << 15) - 1
+"""Elements per step on the CPU: below torch's parallel grain (32768), so each torch op on a chunk
+runs on one thread, from cache.
 
 Larger chunks let torch split every op across its threads, and on a machine whose cores are busy
 with other work each of those splits waits for a descheduled thread: ten times slower or worse.
@@ -226,8 +227,11 @@ class _Work:
             z.add_(_signed(self.key.state))
         return z
 
-    def source(self, z: torch.Tensor) -> torch.Tensor:
-        """mix64 of the counters, then `c = k 2^-53` in float64 (returned in `z`'s memory)."""
+    def source(self, z: torch.Tensor, scale: float = 2.0**-53) -> torch.Tensor:
+        """mix64 of the counters, then `c = k 2^-53` in float64 (returned in `z`'s memory).
+
+        `scale` may be another power of two (exact): the normal takes `q = c / 2 = k 2^-54`.
+        """
         t = self.t[: z.numel()]
         for shift, multiplier in ((30, _MIX1), (27, _MIX2)):
             torch.bitwise_right_shift(z, shift, out=t)
@@ -242,7 +246,7 @@ class _Work:
         t.bitwise_or_(1)
         c = z.view(torch.float64)
         c.copy_(t)
-        c.mul_(2.0**-53)
+        c.mul_(scale)
         return c
 
 
@@ -291,6 +295,9 @@ class _Transform:
     """Maps the uniform source `c` of local elements `first, ...` (float64, in place) to their
     values when called as `transform(c, first, writer)`; may write some elements later."""
 
+    scale = 2.0**-53
+    """The source it takes: `k scale` (the normal takes `q = c / 2`)."""
+
     def finish(self, writer: _Writer) -> None:
         """Write whatever was left for later."""
 
@@ -319,7 +326,7 @@ def _fill_(tensor: torch.Tensor, region: Region, key: _Key, transform: _Transfor
             z = work.counters(n, layout.base + first, None)
         else:
             z = work.counters(n, None, _global_indices(layout, first, n, device))
-        writer.range(first, transform(work.source(z), first, writer))
+        writer.range(first, transform(work.source(z, transform.scale), first, writer))
     transform.finish(writer)
     return tensor
 
@@ -464,10 +471,13 @@ def _rational(x: torch.Tensor, pair: tuple[Sequence[float], Sequence[float]]) ->
     return numerator.div_(_horner(x, pair[1]))
 
 
-def _central(q: torch.Tensor) -> torch.Tensor:
-    """AS 241 for `|q| <= 0.425`, `q = u - 1/2`: `q A(r) / B(r)` with `r = 0.180625 - q^2`."""
-    r = torch.mul(q, q).neg_().add_(0.180625)
-    return _rational(r, _AS241_CENTRAL).mul_(q)
+def _central(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """AS 241's central branch `q A(r) / B(r)`, `r = 0.180625 - q^2`, for `q = u - 1/2`; and `r`.
+
+    The branch is meant for `|q| <= 0.425`, that is `r >= 0`: elements with `r < 0` are the tails.
+    """
+    r = torch.rsub(torch.mul(q, q), 0.180625)
+    return _rational(r, _AS241_CENTRAL).mul_(q), r
 
 
 def _tail(q: torch.Tensor) -> torch.Tensor:
@@ -484,8 +494,8 @@ def _tail(q: torch.Tensor) -> torch.Tensor:
 def _standard_normal(c: torch.Tensor) -> torch.Tensor:
     """`Phi^-1((1 + c) / 2)` for `c` in (-1, 1), in place, by AS 241 in exact operations."""
     q = c.mul_(0.5)  # q = u - 1/2, exact
-    z = _central(q)
-    tail = torch.nonzero(q.abs() > 0.425).squeeze(1)
+    z, r = _central(q)
+    tail = torch.nonzero(r < 0.0).squeeze(1)
     if tail.numel():
         z.index_copy_(0, tail, _tail(q.index_select(0, tail)))
     return c.copy_(z)
@@ -505,6 +515,8 @@ class _Normal(_Transform):
     no temporary of the tensor's size), then computed and written over it.
     """
 
+    scale = 2.0**-54  # q = c / 2 = u - 1/2, exact
+
     def __init__(self, mean: float, std: float) -> None:
         self.mean, self.std = mean, std
         self.sources: list[torch.Tensor] = []
@@ -515,16 +527,16 @@ class _Normal(_Transform):
         z.mul_(self.std)
         return z.add_(self.mean) if self.mean != 0.0 else z
 
-    def __call__(self, c: torch.Tensor, first: int, writer: _Writer) -> torch.Tensor:
-        q = c.mul_(0.5)
-        tail = torch.nonzero(q.abs() > 0.425).squeeze(1)
+    def __call__(self, q: torch.Tensor, first: int, writer: _Writer) -> torch.Tensor:
+        z, r = _central(q)
+        tail = torch.nonzero(r < 0.0).squeeze(1)
         if tail.numel():
             if self.pending + tail.numel() > TAIL_BATCH:
                 self.finish(writer)
             self.sources.append(q.index_select(0, tail))
             self.positions.append(tail.add_(first))
             self.pending += tail.numel()
-        return self._affine(c.copy_(_central(q)))
+        return self._affine(z)
 
     def finish(self, writer: _Writer) -> None:
         if not self.pending:
