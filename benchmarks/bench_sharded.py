@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for world, result in results.items():
         slowest = max(rank["seconds"] for rank in result["ranks"])
         for rank in result["ranks"]:
-            label = f"{world} ranks: rank {rank['rank']}"
+            label = f"{world} rank{'s' if world > 1 else ''}: rank {rank['rank']}"
             rise = rank["peak_mib"] - rank["before_mib"]
             print(
                 f"{label:<22}{rank['seconds']:>8.2f}{rank['seconds'] / single['seconds']:>7.2f}x"

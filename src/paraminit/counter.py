@@ -85,8 +85,9 @@ runs on one thread, from cache.
 Larger chunks let torch split every op across its threads, and on a machine whose cores are busy
 with other work each of those splits waits for a descheduled thread: ten times slower or worse.
 The chunk size never changes a value, only the speed."""
-CHUNK_CUDA = 1 << 24
-"""Elements per step on other devices: large, so that kernel launches are amortized."""
+CHUNK_CUDA = 1 << 22
+"""Elements per step on other devices: large, so that kernel launches are amortized (the int64
+buffers take 32 MiB each)."""
 
 DISTRIBUTIONS = ("uniform", "normal", "mixture")
 
@@ -501,8 +502,10 @@ def _standard_normal(c: torch.Tensor) -> torch.Tensor:
     return c.copy_(z)
 
 
-TAIL_BATCH = (1 << 15) - 1
-"""Most tail elements of the normal computed together: below torch's parallel grain, one thread."""
+TAIL_BATCH_CPU = (1 << 15) - 1
+"""Most tail elements of the normal computed together on the CPU: below torch's parallel grain."""
+TAIL_BATCH_CUDA = 1 << 22
+"""Most tail elements of the normal computed together on other devices."""
 
 
 class _Normal(_Transform):
@@ -511,14 +514,15 @@ class _Normal(_Transform):
     15% of the elements take the tail branch, about 80 operations each. Computed chunk by chunk,
     those operations would run on a few thousand elements at a time, where each call costs more
     than its arithmetic; so the central value is written first, and the tails' sources and
-    positions are kept until the next chunk's would make more than `TAIL_BATCH` (float64 and int64:
-    no temporary of the tensor's size), then computed and written over it.
+    positions are kept until the next chunk's would make more than `batch` (float64 and int64: no
+    temporary of the tensor's size), then computed and written over it.
     """
 
     scale = 2.0**-54  # q = c / 2 = u - 1/2, exact
 
-    def __init__(self, mean: float, std: float) -> None:
+    def __init__(self, mean: float, std: float, device: torch.device) -> None:
         self.mean, self.std = mean, std
+        self.batch = TAIL_BATCH_CPU if device.type == "cpu" else TAIL_BATCH_CUDA
         self.sources: list[torch.Tensor] = []
         self.positions: list[torch.Tensor] = []
         self.pending = 0
@@ -531,7 +535,7 @@ class _Normal(_Transform):
         z, r = _central(q)
         tail = torch.nonzero(r < 0.0).squeeze(1)
         if tail.numel():
-            if self.pending + tail.numel() > TAIL_BATCH:
+            if self.pending + tail.numel() > self.batch:
                 self.finish(writer)
             self.sources.append(q.index_select(0, tail))
             self.positions.append(tail.add_(first))
@@ -686,7 +690,7 @@ def counter_normal_(
 
     region = _region(tensor, global_shape, global_offset, "counter_normal_")
     with torch.no_grad():
-        return _fill_(tensor, region, _key(seed, "normal", stream), _Normal(mean, std))
+        return _fill_(tensor, region, _key(seed, "normal", stream), _Normal(mean, std, region.local.device))
 
 
 def counter_mixture_(
