@@ -1,8 +1,8 @@
 r"""Counter-based samplers: the same weights from the same seed on every device and every shard.
 
 `torch.manual_seed` fixes a *stream*: the numbers depend on the order of the draws, on the device
-(CUDA's Philox draws other numbers than the CPU's Mersenne Twister), and even on the CPU kind (the
-vectorized kernels `ATEN_CPU_CAPABILITY` selects round differently). The samplers here fix a
+(CUDA's generator draws other numbers than the CPU's), and even on the CPU kind (the vectorized
+kernels that `ATEN_CPU_CAPABILITY` selects round differently). The samplers here fix a
 *function* instead: element `i` of a tensor, counted in row-major order over the **global** tensor,
 gets a value that depends only on the seed, the distribution, a stream name and `i`. Nothing else
 enters: not the device, not the thread count, not the vector width, not which piece of the tensor
@@ -36,10 +36,11 @@ From bits to floats, exactly
 Every float is computed in float64 by single torch operations whose results IEEE 754 defines to
 the last bit (`+`, `-`, `*`, `/` between tensors, comparisons, int-to-float conversion),
 each one its own kernel: no fused multiply-add can form across kernels, and vector width cannot
-change a correctly rounded result. Division by a scalar is avoided (CUDA turns it into a
-multiplication by the reciprocal); `exp`, `log`, `erfinv` and friends are avoided (their last bits
-differ between libm, SLEEF's vector code and CUDA), and so is `sqrt` (on the CPU torch may hand it
-to MKL). Then:
+change a correctly rounded result. Division by a scalar is avoided: CUDA computes it as a
+multiplication by the reciprocal (PyTorch's `aten/src/ATen/native/cuda/BinaryDivTrueKernel.cu`).
+So are `exp`, `log`, `erfinv` and the like, which are not correctly rounded and come from
+different libraries on different devices, and `sqrt`, which torch's CPU build may hand to MKL
+(`aten/src/ATen/cpu/vml.h`). Then:
 
 - **Uniform source.** The top 54 bits of `mix64(x)`, read as a signed integer, with the lowest one
   forced to 1 (53 random bits), are an odd integer `k` with `|k| < 2^53`, so `c = k 2^-53` is
