@@ -271,10 +271,15 @@ class _Writer:
         self.local = local
         self.flat = local.view(-1) if local.is_contiguous() else None
         self.half = local.dtype in (torch.float16, torch.bfloat16)
+        self.staging = torch.empty(0, dtype=torch.float32, device=local.device)
 
     def _rounded(self, values: torch.Tensor) -> torch.Tensor:
         # float64 -> float32 -> half precision: each rounding is the same on every device.
-        return values.to(torch.float32) if self.half else values
+        if not self.half:
+            return values
+        if self.staging.numel() < values.numel():
+            self.staging = torch.empty(values.numel(), dtype=torch.float32, device=values.device)
+        return self.staging[: values.numel()].copy_(values)
 
     def range(self, first: int, values: torch.Tensor) -> None:
         """Local elements `first, ..., first + len(values) - 1` (row-major)."""
@@ -354,40 +359,71 @@ _LG = tuple(
 _SQRT2_BITS = 0x3FF6A09E667F3BCD  # the bits of float64(sqrt(2))
 
 
-def _log(x: torch.Tensor) -> torch.Tensor:
-    """Natural log of positive, normal float64 `x`, to within an ulp, from exact operations.
+class _Workspace:
+    """Named buffers, allocated once per fill and reused for every batch.
+
+    A temporary of a chunk's size is 256 KiB, which the C allocator serves with a fresh `mmap`
+    and page faults each time: allocating dozens of them per chunk cost more than the arithmetic.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.buffers: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, n: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.numel() < n or buffer.dtype != dtype:
+            buffer = self.buffers[name] = torch.empty(n, dtype=dtype, device=self.device)
+        return buffer[:n]
+
+
+def _log(x: torch.Tensor, ws: _Workspace | None = None) -> torch.Tensor:
+    """Natural log of positive, normal float64 `x` (1-D), to within an ulp, from exact operations.
 
     `x = 2^e m` with `m` in `[sqrt(2)/2, sqrt(2))` is read from the bits; then fdlibm's
-    `log(m) = f - (f^2/2 - s (f^2/2 + R(s^2)))` with `f = m - 1`, `s = f / (2 + f)`.
+    `k ln2_hi - ((f^2/2 - (s (f^2/2 + R) + k ln2_lo)) - f)` with `f = m - 1`, `s = f / (2 + f)`,
+    `R = t1 + t2` its polynomial in `s^2`, each operation in place in `ws`'s buffers.
     """
+    ws = ws if ws is not None else _Workspace(x.device)
+    n = x.numel()
     bits = x.view(torch.int64)
-    exponent = torch.bitwise_right_shift(bits, 52).sub_(1023)
-    mantissa = bits.bitwise_and(0x000FFFFFFFFFFFFF).bitwise_or_(0x3FF0000000000000)
-    above = mantissa > _SQRT2_BITS
-    mantissa.sub_(above.to(torch.int64) << 52)  # m / 2, exactly
-    exponent.add_(above.to(torch.int64))
-    k = exponent.to(torch.float64)
-    f = mantissa.view(torch.float64) - 1.0
-    s = f / (f + 2.0)
-    z = s * s
-    w = z * z
-    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
-    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
-    r = t2 + t1
-    hfsq = f * f * 0.5
-    return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+    k_int = torch.bitwise_right_shift(bits, 52, out=ws("log.e", n, torch.int64)).sub_(1023)
+    mantissa = torch.bitwise_and(bits, 0x000FFFFFFFFFFFFF, out=ws("log.m", n, torch.int64))
+    mantissa.bitwise_or_(0x3FF0000000000000)
+    above = torch.gt(mantissa, _SQRT2_BITS, out=ws("log.above", n, torch.bool))
+    mantissa.add_(above, alpha=-(1 << 52))  # m / 2, exactly
+    k_int.add_(above)
+    k = ws("log.k", n).copy_(k_int)
+    f = mantissa.view(torch.float64).sub_(1.0)
+    s = torch.add(f, 2.0, out=ws("log.s", n))
+    torch.div(f, s, out=s)
+    z = torch.mul(s, s, out=ws("log.z", n))
+    w = torch.mul(z, z, out=ws("log.w", n))
+    t1 = torch.mul(w, _LG[5], out=ws("log.t1", n)).add_(_LG[3]).mul_(w).add_(_LG[1]).mul_(w)
+    r = torch.mul(w, _LG[6], out=ws("log.r", n)).add_(_LG[4]).mul_(w).add_(_LG[2]).mul_(w)
+    r.add_(_LG[0]).mul_(z).add_(t1)  # R = t2 + t1
+    hfsq = torch.mul(f, f, out=ws("log.h", n)).mul_(0.5)
+    r.add_(hfsq).mul_(s)  # s (f^2/2 + R)
+    r.add_(torch.mul(k, _LN2_LO, out=t1))
+    torch.sub(hfsq, r, out=r).sub_(f)
+    return torch.sub(k.mul_(_LN2_HI), r, out=r)
 
 
-def _sqrt(x: torch.Tensor) -> torch.Tensor:
-    """Square root of positive, normal float64 `x`, from exact operations.
+def _sqrt(x: torch.Tensor, ws: _Workspace | None = None) -> torch.Tensor:
+    """Square root of positive, normal float64 `x` (1-D), from exact operations.
 
     `torch.sqrt` would do, but on the CPU it may run through a vendor math library (MKL) that
     nothing here controls. Halving the bits (exponent and mantissa together) gives a start within
     4%; four Newton steps `y = (y + x / y) / 2` then reach the float64 result within an ulp.
     """
-    y = torch.bitwise_right_shift(x.view(torch.int64), 1).add_(0x1FF7A3BEA91D9B1B).view(torch.float64)
+    ws = ws if ws is not None else _Workspace(x.device)
+    n = x.numel()
+    y = ws("sqrt.y", n)
+    torch.bitwise_right_shift(x.view(torch.int64), 1, out=y.view(torch.int64)).add_(0x1FF7A3BEA91D9B1B)
+    t = ws("sqrt.t", n)
     for _ in range(4):
-        y = (x / y).add_(y).mul_(0.5)
+        torch.div(x, y, out=t).add_(y).mul_(0.5)
+        y, t = t, y
     return y
 
 
@@ -460,33 +496,45 @@ _AS241_FAR = (
 )
 
 
-def _horner(x: torch.Tensor, coefficients: Sequence[float]) -> torch.Tensor:
+def _horner(x: torch.Tensor, coefficients: Sequence[float], out: torch.Tensor | None = None) -> torch.Tensor:
     """`sum(coefficients[i] x^i)` by Horner's rule, one rounded multiplication and addition a step."""
-    out = torch.mul(x, coefficients[-1]).add_(coefficients[-2])
+    out = torch.mul(x, coefficients[-1], out=out).add_(coefficients[-2])
     for coefficient in reversed(coefficients[:-2]):
         out.mul_(x).add_(coefficient)
     return out
 
 
-def _rational(x: torch.Tensor, pair: tuple[Sequence[float], Sequence[float]]) -> torch.Tensor:
-    numerator = _horner(x, pair[0])
-    return numerator.div_(_horner(x, pair[1]))
+def _rational(
+    x: torch.Tensor,
+    pair: tuple[Sequence[float], Sequence[float]],
+    out: tuple[torch.Tensor, torch.Tensor] | tuple[None, None] = (None, None),
+) -> torch.Tensor:
+    numerator = _horner(x, pair[0], out[0])
+    return numerator.div_(_horner(x, pair[1], out[1]))
 
 
-def _central(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _central(
+    q: torch.Tensor, buffers: tuple[torch.Tensor, ...] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """AS 241's central branch `q A(r) / B(r)`, `r = 0.180625 - q^2`, for `q = u - 1/2`; and `r`.
 
     The branch is meant for `|q| <= 0.425`, that is `r >= 0`: elements with `r < 0` are the tails.
+    `buffers`, three float64 tensors of `q`'s size, hold `r` and the two polynomials (a fill
+    reuses them for every chunk instead of allocating).
     """
-    r = torch.rsub(torch.mul(q, q), 0.180625)
-    return _rational(r, _AS241_CENTRAL).mul_(q), r
+    r, numerator, denominator = buffers if buffers is not None else (None, None, None)
+    r = torch.mul(q, q, out=r).neg_().add_(0.180625)
+    return _rational(r, _AS241_CENTRAL, (numerator, denominator)).mul_(q), r
 
 
-def _tail(q: torch.Tensor) -> torch.Tensor:
+def _tail(q: torch.Tensor, ws: _Workspace | None = None) -> torch.Tensor:
     """AS 241 for `|q| > 0.425`: rational functions of `s = sqrt(-log(1/2 - |q|))`."""
-    p = q.abs().neg_().add_(0.5)  # min(u, 1 - u), exact
-    s = _sqrt(_log(p).neg_())
-    z = _rational(s - 1.6, _AS241_INTERMEDIATE)
+    ws = ws if ws is not None else _Workspace(q.device)
+    n = q.numel()
+    p = torch.abs(q, out=ws("tail.p", n)).neg_().add_(0.5)  # min(u, 1 - u), exact
+    s = _sqrt(_log(p, ws).neg_(), ws)
+    shifted = torch.sub(s, 1.6, out=ws("tail.x", n))
+    z = _rational(shifted, _AS241_INTERMEDIATE, (ws("tail.num", n), ws("tail.den", n)))
     far = torch.nonzero(s > 5.0).squeeze(1)  # r < e^-25: about one element in 3e10
     if far.numel():
         z.index_copy_(0, far, _rational(s.index_select(0, far) - 5.0, _AS241_FAR))
@@ -524,8 +572,7 @@ class _Normal(_Transform):
     def __init__(self, mean: float, std: float, device: torch.device) -> None:
         self.mean, self.std = mean, std
         self.batch = TAIL_BATCH_CPU if device.type == "cpu" else TAIL_BATCH_CUDA
-        self.sources: list[torch.Tensor] = []
-        self.positions: list[torch.Tensor] = []
+        self.ws = _Workspace(device)
         self.pending = 0
 
     def _affine(self, z: torch.Tensor) -> torch.Tensor:
@@ -533,23 +580,26 @@ class _Normal(_Transform):
         return z.add_(self.mean) if self.mean != 0.0 else z
 
     def __call__(self, q: torch.Tensor, first: int, writer: _Writer) -> torch.Tensor:
-        z, r = _central(q)
-        tail = torch.nonzero(r < 0.0).squeeze(1)
-        if tail.numel():
-            if self.pending + tail.numel() > self.batch:
+        n, ws = q.numel(), self.ws
+        central = (ws("central.r", n), ws("central.num", n), ws("central.den", n))
+        z, r = _central(q, central)
+        tail = torch.nonzero(torch.lt(r, 0.0, out=ws("central.mask", n, torch.bool))).squeeze(1)
+        count = tail.numel()
+        if count:
+            if self.pending + count > self.batch:
                 self.finish(writer)
-            self.sources.append(q.index_select(0, tail))
-            self.positions.append(tail.add_(first))
-            self.pending += tail.numel()
+            end = self.pending + count
+            torch.index_select(q, 0, tail, out=ws("pending.q", self.batch)[self.pending : end])
+            torch.add(tail, first, out=ws("pending.at", self.batch, torch.int64)[self.pending : end])
+            self.pending = end
         return self._affine(z)
 
     def finish(self, writer: _Writer) -> None:
         if not self.pending:
             return
-        q = torch.cat(self.sources)
-        positions = torch.cat(self.positions)
-        self.sources, self.positions, self.pending = [], [], 0
-        writer.at(positions, self._affine(_tail(q)))
+        n, self.pending = self.pending, 0
+        values = _tail(self.ws("pending.q", self.batch)[:n], self.ws)
+        writer.at(self.ws("pending.at", self.batch, torch.int64)[:n], self._affine(values))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -752,12 +802,13 @@ def counter_mixture_(
     half = (b - a) / (1.0 - p)
     gap = p * half
     shift = a - gap
+    ws = _Workspace(region.local.device)
 
     def transform(c: torch.Tensor) -> torch.Tensor:
         c.mul_(half)
         torch.hardshrink(c, gap, out=c)
         if shift != 0.0:
-            c.add_(torch.sign(c).mul_(shift))
+            c.add_(torch.sign(c, out=ws("sign", c.numel())).mul_(shift))
         return c
 
     with torch.no_grad():
