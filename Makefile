@@ -2,6 +2,8 @@
 #   make serve   build and serve the site on http://127.0.0.1:8000
 #   make test    lint, build the site strictly, run every test (pages, snippets, library, browser)
 #   make bench   the speed and memory benchmark of the initializers (on demand, not in `test`)
+#   make test-cuda  every test, page block and snippet on CUDA, with the interpreter in PYTHON (no
+#                   venv, no pip index; DEVICE=cpu for a dry run); writes a record to docs/verified/
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +12,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test test-pages bench lint format outputs clean
+.PHONY: serve build test test-pages bench lint format outputs clean test-cuda
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +44,13 @@ test-pages: $(VENV)/.test-installed
 # Rewrite the `#>` output lines in snippets/ after an intended change, then review the diff.
 outputs: $(VENV)/.test-installed
 	$(BIN)/python -m pytest tests/test_snippets.py --update-outputs -q
+
+# On the GPU machine: `make test-cuda` (its python3 has torch with CUDA, pytest, scipy, ...); the few
+# packages it lacks come from wheelhouse/, made by scripts/fetch-wheelhouse.sh where an index is.
+DEVICE ?= cuda
+WHEELHOUSE ?= wheelhouse
+test-cuda:
+	$(PYTHON) scripts/device_run.py --device $(DEVICE) --wheelhouse $(WHEELHOUSE)
 
 bench: $(VENV)/.docs-installed
 	$(BIN)/python benchmarks/bench_init.py
