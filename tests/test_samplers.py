@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 
 import pytest
 import torch
@@ -196,3 +198,189 @@ def test_half_precision_views_are_drawn_in_float32_and_rounded_once(dtype, devic
 
 def test_ppf_of_an_all_zero_mixture_is_zero():
     assert (Mixture(p_zero=1.0).ppf(torch.linspace(0, 1, 5)) == 0).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bounds the dtype cannot hold
+
+
+@pytest.mark.parametrize(
+    ("dtype", "outer", "message"),
+    [
+        (torch.float16, 70_000.0, "outer=70000.0 is beyond the largest float16 value 65504"),
+        (torch.bfloat16, 3.4e38, "outer=3.4e+38 is beyond the largest bfloat16 value 3.38953e+38"),
+        (torch.float32, 1e39, "outer=1e+39 is beyond the largest float32 value 3.40282e+38"),
+    ],
+)
+def test_bounds_beyond_the_dtype_range_are_refused_naming_the_range(dtype, outer, message):
+    w = torch.full((100,), -1.0, dtype=dtype)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mixture_(w, 5.0, outer)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mixture_parallel_(w, 5.0, outer, seed=0)
+    assert (w == -1).all()  # nothing written
+
+
+def test_the_largest_finite_half_value_is_a_valid_bound():
+    w = mixture_(torch.empty(10_000, dtype=torch.float16), 60_000.0, 65_504.0, 0.5)
+    assert w.isfinite().all() and w.abs().max().item() <= 65_504
+
+
+@pytest.mark.parametrize(
+    ("dtype", "inner", "outer", "message"),
+    [
+        (torch.float16, 1000.0, 1000.2, "inner=1000.0 and outer=1000.2 are the same float16 value 1000"),
+        (torch.bfloat16, 1.0, 1.001, "inner=1.0 and outer=1.001 are the same bfloat16 value 1"),
+        (torch.float16, 0.0, 1e-7, "outer=1e-07 is below the smallest normal float16 value 6.10352e-05"),
+    ],
+)
+def test_bounds_that_collapse_or_vanish_in_the_dtype_are_refused(dtype, inner, outer, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mixture_(torch.empty(10, dtype=dtype), inner, outer)
+
+
+# ------------------------------------------------------------------------------------------------
+# mixture_parallel_: errors that name the real problem
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        (1.5, "seed must be an integer, got 1.5 (float)"),
+        ("7", "seed must be an integer, got '7' (str)"),
+        (True, "seed must be an integer, got True (bool)"),
+        (None, "seed must be an integer, got None (NoneType)"),
+    ],
+)
+def test_parallel_rejects_a_seed_that_is_not_an_integer(seed, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        mixture_parallel_(torch.empty(4), seed=seed)
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
+def test_parallel_rejects_a_seed_out_of_the_generator_range(seed):
+    with pytest.raises(ValueError, match=rf"seed must be in \[-2\*\*63, 2\*\*64\), got {seed}"):
+        mixture_parallel_(torch.empty(4), seed=seed)
+
+
+def test_parallel_accepts_numpy_integers_and_the_range_ends():
+    import numpy as np
+
+    for seed in (np.int64(3), -(2**63), 2**64 - 1):
+        mixture_parallel_(torch.empty(4), seed=seed)
+    assert torch.equal(
+        mixture_parallel_(torch.empty(8), seed=np.int64(3)), mixture_parallel_(torch.empty(8), seed=3)
+    )
+
+
+def test_parallel_on_a_meta_tensor_says_it_has_no_data():
+    with pytest.raises(ValueError, match=r"mixture_parallel_\(\) cannot fill a tensor on the meta device"):
+        mixture_parallel_(torch.empty(4, device="meta"), seed=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation boundaries
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"inner": math.nextafter(0.0, -1.0)},
+        {"p_zero": math.nextafter(1.0, 2.0)},
+        {"p_zero": math.nextafter(0.0, -1.0)},
+        {"inner": 5.0, "outer": math.nextafter(5.0, 0.0)},
+    ],
+    ids=["inner-just-below-0", "p_zero-just-above-1", "p_zero-just-below-0", "outer-just-below-inner"],
+)
+def test_values_just_outside_the_valid_range_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        Mixture(**kwargs)
+
+
+def test_the_ends_of_the_valid_ranges_are_accepted():
+    Mixture(inner=0.0, outer=math.nextafter(0.0, 1.0), p_zero=0.0)
+    Mixture(inner=5.0, outer=math.nextafter(5.0, 6.0), p_zero=1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Half precision honours the generator
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
+def test_half_precision_draws_come_from_the_given_generator(dtype, contiguous, device):
+    def draw(seed: int, global_seed: int) -> torch.Tensor:
+        torch.manual_seed(global_seed)  # must not matter
+        base = torch.empty(64, 40, dtype=dtype, device=device)
+        w = base if contiguous else base.t()[:, ::2]
+        return mixture_(w, generator=torch.Generator(device).manual_seed(seed))
+
+    assert torch.equal(draw(1, 10), draw(1, 20))
+    assert not torch.equal(draw(1, 10), draw(2, 10))
+
+
+def test_half_precision_is_float32_drawn_then_rounded_once_exactly():
+    """Exact: the half result is the float32 result of the same generator, rounded."""
+    for dtype in (torch.float16, torch.bfloat16):
+        for args in ((), (1.0, 3.0, 0.2), (5.0, 10.0, 0.99999)):
+            wide = mixture_(torch.empty(150_001), *args, generator=torch.Generator().manual_seed(4))
+            half = torch.empty(150_001, dtype=dtype)
+            mixture_(half, *args, generator=torch.Generator().manual_seed(4))
+            assert torch.equal(half, wide.to(dtype)), (dtype, args)
+
+
+# ------------------------------------------------------------------------------------------------
+# Golden outputs: a release must not change everyone's seeded weights by accident
+
+_AVX = {
+    "mixture_:float16": "8a6ca8dc4d7cce36",
+    "mixture_:bfloat16": "cc1aa7d654485c16",
+    "mixture_:float32": "4be89fc239efe951",
+    "mixture_:float64": "0dbd36d70abb28de",
+    "mixture_parallel_:float32": "c79869dd4f79159d",
+}
+GOLDEN = {
+    # CPU kind (torch.backends.cpu.get_cpu_capability()) -> sampler:dtype -> first 16 hex digits of the
+    # sha256 of the output bytes, default arguments, seed 2024, recorded with torch 2.13.0. The CPU
+    # generator gives other low bits without AVX2 (ATEN_CPU_CAPABILITY=default), hence two tables.
+    "AVX2": _AVX,
+    "AVX512": _AVX,
+    "DEFAULT": {
+        "mixture_:float16": "81b8d8d4f1bda101",
+        "mixture_:bfloat16": "cc1aa7d654485c16",
+        "mixture_:float32": "28fbec323fca0278",
+        "mixture_:float64": "fa040877990728bd",
+        "mixture_parallel_:float32": "c970150c6a2f12d7",
+    },
+}
+
+
+def digest(tensor: torch.Tensor) -> str:
+    raw = tensor.view(torch.int16) if tensor.dtype == torch.bfloat16 else tensor  # NumPy has no bfloat16
+    return hashlib.sha256(raw.numpy().tobytes()).hexdigest()[:16]
+
+
+def seeded_outputs() -> dict[str, str]:
+    """Every seeded sampler with its default arguments, on the CPU, over more than one chunk."""
+    out = {}
+    for dtype in FLOATS:
+        w = mixture_(
+            torch.empty(150_001, dtype=dtype, device="cpu"), generator=torch.Generator().manual_seed(2024)
+        )
+        out[f"mixture_:{str(dtype).removeprefix('torch.')}"] = digest(w)
+    w = mixture_parallel_(torch.empty((1 << 20) + 12_345, device="cpu"), seed=2024)
+    out["mixture_parallel_:float32"] = digest(w)
+    return out
+
+
+def test_seeded_default_outputs_match_the_recorded_golden_hashes(device):
+    if device.type != "cpu":
+        pytest.skip("the golden outputs are recorded on the CPU; this run tests another device")
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in GOLDEN:
+        pytest.skip(f"no golden outputs recorded for CPU capability {capability}")
+    assert seeded_outputs() == GOLDEN[capability], (
+        "the seeded output of a sampler changed: every user's weights change with it. If that is "
+        "intended (or torch's generator changed: recorded with torch 2.13.0), record the new hashes "
+        "and say so in the release notes"
+    )

@@ -9,18 +9,22 @@ density, inverse CDF, mean, variance); [mixture_][paraminit.mixture_] draws from
 from __future__ import annotations
 
 import math
+import operator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ._checks import check_float_tensor
+from ._checks import check_bounds_fit, check_float_tensor
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 DEFAULT_CHUNK = 1 << 20
 """Elements per chunk in `mixture_parallel_`: fixed, so the result does not depend on the thread count."""
+
+MAX_COARSENING = 4.0
+"""How much coarser than two draws the single-draw grid may be (a loss of at most two bits)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ class Mixture:
     def sample_(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Fill `tensor` in place from this mixture; see [mixture_][paraminit.mixture_]."""
         check_float_tensor(tensor, "mixture_")
+        check_bounds_fit(self.inner, self.outer, tensor.dtype, "mixture_")
         with torch.no_grad():
             return _sample_(tensor, self, generator)
 
@@ -164,8 +169,11 @@ def _as_float64(x: Any) -> torch.Tensor:
 
 
 def _buffer_size(tensor: torch.Tensor) -> int:
-    # Small enough to stay in a CPU core's L2 cache; on a GPU, large enough to amortize the launches.
-    return 1 << 16 if tensor.device.type == "cpu" else 1 << 22
+    # On a CPU, about a core's L2 cache (1 MiB of float32), and large enough that torch's intra-op
+    # threads are not woken for slivers of work (2^16 elements were several times slower on a busy
+    # 2-core machine); on a GPU, large enough to amortize the launches. The output of the CPU
+    # generator does not depend on it.
+    return 1 << 18 if tensor.device.type == "cpu" else 1 << 22
 
 
 def _sample_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
@@ -186,6 +194,8 @@ def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generat
     a, b, p = dist.inner, dist.outer, dist.p_zero
     if p == 1.0:
         return tensor.zero_()
+    if not _single_draw_is_fine(dist, tensor.dtype):
+        return _two_draws_(tensor, dist, generator)
     # Inverse CDF in two passes and no temporary: draw x ~ U(-h, h) with h = (b - a) / (1 - p), so
     # that |x| < p h has probability p; zero those (hardshrink); the rest, |x| in (p h, h), are the
     # slabs: sign(x) (|x| - p h + a) maps them onto (a, b). In the chapter's case a = p b: no shift.
@@ -197,6 +207,52 @@ def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generat
     if shift != 0.0 and tensor.numel():
         _add_signed_(tensor, shift)
     return tensor
+
+
+def _single_draw_is_fine(dist: Mixture, dtype: torch.dtype) -> bool:
+    """Whether one `U(-h, h)` draw keeps the slabs' resolution in `dtype` (float32 or float64).
+
+    `uniform_` puts its draws on a grid of step `2 h / 2^t` (`t = 24` bits in float32, 53 in
+    float64), that is `h eps`, and the slabs inherit it. Drawing the slab alone, `U(a, b)`, has the
+    step `(b - a) eps / 2`, and no draw is finer than the dtype's own spacing just below `b`. The
+    single draw is kept while its step is at most `MAX_COARSENING` times the finer of those; as `p`
+    nears 1, `h = (b - a) / (1 - p)` grows without bound (at `p = 0.99999` the chapter's slab holds
+    only about 75 float32 values), and so does an `h` that `uniform_` cannot even represent.
+    """
+    a, b, p = dist.inner, dist.outer, dist.p_zero
+    info = torch.finfo(dtype)
+    half = (b - a) / (1.0 - p)
+    if 2.0 * half > info.max:
+        return False
+    mantissa, exponent = math.frexp(b)
+    spacing = math.ldexp(info.eps, exponent - (2 if mantissa == 0.5 else 1))
+    return half * info.eps <= MAX_COARSENING * max((b - a) * info.eps / 2.0, spacing)
+
+
+def _two_draws_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
+    """The mixture from two independent draws: `|w| ~ U(a, b)` and a float64 `v ~ U(-1/2, 1/2)`.
+
+    `|v| <= p / 2` gives the zero atom and the rest the sign of `v`, so `P(w = 0)` is `p` to float64
+    precision however close `p` is to 1, and the slabs keep the dtype's resolution. Contiguous
+    tensors go through a float64 buffer, chunk by chunk (magnitudes, then `v`).
+    """
+    if not tensor.is_contiguous():
+        _slab_and_sign_(tensor, torch.empty_like(tensor, dtype=torch.float64), dist, generator)
+        return tensor
+    flat = tensor.view(-1)
+    buffer = torch.empty(min(flat.numel(), _buffer_size(flat)), dtype=torch.float64, device=flat.device)
+    for chunk in flat.split(buffer.numel()):
+        _slab_and_sign_(chunk, buffer[: chunk.numel()], dist, generator)
+    return tensor
+
+
+def _slab_and_sign_(
+    values: torch.Tensor, v: torch.Tensor, dist: Mixture, generator: torch.Generator | None
+) -> None:
+    values.uniform_(dist.inner, dist.outer, generator=generator)
+    v.uniform_(-0.5, 0.5, generator=generator)
+    torch.hardshrink(v, dist.p_zero / 2.0, out=v)
+    values.mul_(v.sign_())
 
 
 def _add_signed_(tensor: torch.Tensor, shift: float) -> None:
@@ -312,6 +368,14 @@ def mixture_parallel_(
     """
     dist = Mixture(inner, outer, p_zero)
     check_float_tensor(tensor, "mixture_parallel_")
+    if tensor.device.type == "meta":
+        raise ValueError(
+            "mixture_parallel_() cannot fill a tensor on the meta device: it has no data. Allocate it "
+            "first (e.g. module.to_empty(device=...)); mixture_, like torch.nn.init, leaves meta "
+            "tensors as they are"
+        )
+    check_bounds_fit(inner, outer, tensor.dtype, "mixture_parallel_")
+    seed = _check_seed(seed)
     if not tensor.is_contiguous():
         raise ValueError(
             f"mixture_parallel_() needs a contiguous tensor to cut into chunks; got shape "
@@ -340,3 +404,21 @@ def mixture_parallel_(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(fill, range(len(chunks))))
     return tensor
+
+
+def _check_seed(seed: object) -> int:
+    """`seed` as a Python int, if `torch.Generator.manual_seed` takes it."""
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        value = operator.index(seed)  # int, NumPy and one-element integer tensors
+    except TypeError:
+        raise TypeError(
+            f"mixture_parallel_() seed must be an integer, got {seed!r} ({type(seed).__name__})"
+        ) from None
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(
+            f"mixture_parallel_() seed must be in [-2**63, 2**64), got {value} (the range that "
+            "torch.Generator.manual_seed accepts)"
+        )
+    return value
