@@ -11,6 +11,7 @@ from torch import nn
 
 from paraminit import (
     InitError,
+    Initialized,
     InitReport,
     LazyParameterError,
     Rule,
@@ -18,6 +19,7 @@ from paraminit import (
     describe_init,
     mixture_,
     mixture_parallel_,
+    pending_inits,
     require_materialized,
 )
 from paraminit.chapter import make_net
@@ -358,3 +360,61 @@ def test_an_eager_init_is_called_exactly_once_per_parameter_under_no_grad():
     apply_rules(net, [Rule(affine, param="weight")])
     assert calls == [(2, 3), (1, 2)]
     assert (net[0].weight == 2).all() and net[0].weight.grad_fn is None
+
+
+def test_one_tensor_registered_twice_in_one_module_is_one_entry_with_an_alias():
+    layer = nn.Linear(2, 2)
+    layer.register_parameter("same", layer.weight)
+    report = apply_rules(layer, [Rule(ones, param="weight")])
+    assert [(e.name, e.aliases) for e in report.entries] == [("weight", ("same",)), ("bias", ())]
+
+
+def test_a_lazy_tensor_held_by_two_modules_waits_in_both_and_runs_once():
+    from paraminit.deferred import STATE
+
+    class Holder(nn.Module):  # holds another layer's lazy weight, as a tied output layer would
+        def __init__(self, weight: nn.Parameter) -> None:
+            super().__init__()
+            self.weight = weight
+
+        def forward(self, x):
+            return x
+
+    lazy = nn.LazyLinear(2)
+    model = nn.Sequential(lazy, Holder(lazy.weight))
+    report = apply_rules(model, [Rule(ones, param="weight")])
+    assert [(e.name, e.aliases, e.status) for e in report.entries] == [
+        ("0.weight", ("1.weight",), "deferred"),
+        ("0.bias", (), "untouched"),
+    ]
+    assert STATE in lazy.__dict__ and STATE in model[1].__dict__
+    model(torch.rand(3, 4))
+    assert (lazy.weight == 1).all() and pending_inits(model) == {}
+
+
+def test_require_materialized_looks_at_the_module_s_own_parameters_only():
+    container = nn.Sequential(nn.LazyLinear(2))
+    assert require_materialized(container) is container
+
+
+def test_describe_init_names_nested_partials_and_callable_objects():
+    class Filler:
+        def __call__(self, tensor):
+            tensor.fill_(1.0)
+
+    assert describe_init(functools.partial(functools.partial(nn.init.zeros_))) == "zeros_()"
+    assert describe_init(Filler()) == "Filler"
+    assert Rule(Filler()).label == "Filler on *"
+
+
+def test_report_table_aligns_lazy_shapes_and_lists_aliases():
+    report = InitReport(
+        [
+            Initialized("embed.weight", (5, 4), "ones", "initialized", ("head.weight",)),
+            Initialized("0.w", None, None, "untouched"),
+        ]
+    )
+    assert str(report).splitlines() == [
+        "embed.weight  (5, 4)  initialized  ones  (tied: head.weight)",
+        "0.w           (lazy)  untouched    -",
+    ]

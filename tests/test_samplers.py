@@ -6,6 +6,7 @@ import hashlib
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -160,6 +161,10 @@ def test_parallel_rejects_bad_layouts_and_counts():
 def test_any_valid_call_fills_every_element_inside_the_support(shape, dtype, inner, width, p_zero, seed):
     outer = inner + width
     w = torch.full(shape, float("nan"), dtype=dtype)
+    if torch.tensor(inner, dtype=dtype) == torch.tensor(outer, dtype=dtype):  # no slab left in dtype
+        with pytest.raises(ValueError, match=f"are the same {str(dtype).removeprefix('torch.')} value"):
+            mixture_(w, inner, outer, p_zero)
+        return
     mixture_(w, inner, outer, p_zero, generator=torch.Generator(w.device).manual_seed(seed))
     assert not w.isnan().any()
     # One rounding of the dtype is allowed at the bounds: the shift after the shrink is computed
@@ -384,3 +389,106 @@ def test_seeded_default_outputs_match_the_recorded_golden_hashes(device):
         "intended (or torch's generator changed: recorded with torch 2.13.0), record the new hashes "
         "and say so in the release notes"
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Two draws (p_zero close to 1): views, generators, the switch point, and the default device
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_a_strided_view_gets_exactly_what_a_contiguous_tensor_gets_from_two_draws(dtype):
+    contiguous = mixture_(
+        torch.empty(40, 30, dtype=dtype), 5.0, 10.0, 0.99, generator=torch.Generator().manual_seed(3)
+    )
+    base = torch.full((30, 80), -1.0, dtype=dtype)
+    view = base.t()[::2]  # (40, 30), strided
+    mixture_(view, 5.0, 10.0, 0.99, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(view, contiguous)
+    assert (base.t()[1::2] == -1).all()
+
+
+@pytest.mark.parametrize("shape", [(50_000,), (300, 200)], ids=["contiguous", "strided"])
+def test_two_draws_come_from_the_given_generator(shape, device):
+    def draw(seed: int, global_seed: int) -> torch.Tensor:
+        torch.manual_seed(global_seed)  # must not matter
+        w = torch.empty(shape, device=device)
+        w = w if len(shape) == 1 else w.t()
+        return mixture_(w, 5.0, 10.0, 0.99, generator=torch.Generator(device).manual_seed(seed))
+
+    assert torch.equal(draw(1, 10), draw(1, 20))
+    assert not torch.equal(draw(1, 10), draw(2, 10))
+
+
+def single_draw_reference(w: torch.Tensor, a: float, b: float, p: float, seed: int) -> torch.Tensor:
+    """The single-draw method written out: U(-h, h), hardshrink(p h), shift the rest by a - p h."""
+    half = (b - a) / (1.0 - p)
+    w.uniform_(-half, half, generator=torch.Generator().manual_seed(seed))
+    torch.hardshrink(w, p * half, out=w)
+    return w.add_(w.sign(), alpha=a - p * half)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "last_single"),
+    [(5.0, 10.0, 1.0 - 5.0 / 32.0), (4.0, 8.0, 0.75), (0.0, 1.0, 0.5)],
+    ids=["chapter-bounds", "outer-a-power-of-two", "from-zero"],
+)
+def test_the_single_draw_is_used_exactly_up_to_its_stated_coarsening(a, b, last_single):
+    """Float32: the single draw's grid h eps may be at most 4 times float32's spacing just below b.
+    For (5, 10) that is h <= 32, so p <= 1 - 5/32; for (4, 8), whose outer bound is a power of two,
+    h <= 16, p <= 3/4; for (0, 1), h <= 2, p <= 1/2."""
+    after = math.nextafter(last_single, 1.0)
+    for p, single in ((last_single, True), (after, False)):
+        drawn = mixture_(torch.empty(1000), a, b, p, generator=torch.Generator().manual_seed(9))
+        reference = single_draw_reference(torch.empty(1000), a, b, p, seed=9)
+        assert torch.equal(drawn, reference) is single, p
+
+
+def test_bounds_whose_single_draw_would_overflow_are_drawn_in_two():
+    w = mixture_(torch.empty(10_000), 0.0, 3e38, 0.5, generator=torch.Generator().manual_seed(0))
+    assert w.isfinite().all() and w.abs().max().item() <= 3e38
+    assert 0.45 < (w == 0).float().mean().item() < 0.55
+
+
+@pytest.mark.parametrize("args", [(1.0, 3.0, 0.2), (5.0, 10.0, 0.99)], ids=["shift", "two-draws"])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
+def test_samplers_fill_cpu_tensors_whatever_the_default_device(args, layout, dtype):
+    """The CUDA runs make CUDA torch's default device: buffers must follow the tensor, not the default."""
+    w = torch.empty(300, 200, dtype=dtype, device="cpu")
+    w = w if layout == "contiguous" else w.t()
+    with torch.device("meta"):
+        mixture_(w, *args, generator=torch.Generator("cpu").manual_seed(0))
+        parallel = mixture_parallel_(torch.empty(3000, device="cpu"), *args, seed=0, chunk_size=1000)
+        dist = Mixture(*args)
+        closed = [dist.cdf([0.0, 2.0]), dist.pdf([0.0, 2.0]), dist.ppf([0.0, 0.5])]
+    assert in_support(w, args[0], args[1]).all() and in_support(parallel, args[0], args[1]).all()
+    assert all(isinstance(values, np.ndarray) for values in closed)
+
+
+# ------------------------------------------------------------------------------------------------
+# Closed forms at their boundaries, and the types they return
+
+
+def test_pdf_is_the_slab_height_on_the_closed_slabs_and_zero_elsewhere():
+    dist = Mixture(1.0, 3.0, 0.2)
+    height = 0.8 / (2 * 2.0)
+    x = np.array([-3.0, -1.0, 1.0, 3.0, 2.0, 0.0, 0.5, math.nextafter(1.0, 0.0), math.nextafter(3.0, 4.0)])
+    expected = [height] * 5 + [0.0] * 4
+    np.testing.assert_array_equal(dist.pdf(x), expected)
+    assert float(Mixture(0.0, 1.0, 0.5).pdf(0.0)) == 0.0  # the atom has no density, even with a = 0
+    assert float(Mixture(0.0, 1.0, 0.5).pdf(1e-9)) == 0.25
+
+
+def test_closed_forms_return_tensors_for_tensors_and_arrays_otherwise():
+    dist = Mixture()
+    for method in (dist.cdf, dist.pdf, dist.ppf):
+        assert isinstance(method(torch.tensor([0.5])), torch.Tensor)
+        assert isinstance(method([0.5]), np.ndarray) and isinstance(method(0.5), np.ndarray)
+
+
+def test_parallel_accepts_chunks_of_one_and_rejects_booleans_and_fractions():
+    w = mixture_parallel_(torch.empty(5), seed=0, chunk_size=1, workers=2)
+    assert in_support(w, 5.0, 10.0).all()
+    for kwargs in ({"chunk_size": True}, {"chunk_size": 2.5}, {"workers": True}, {"workers": 1.5}):
+        with pytest.raises(ValueError, match="must be an integer >= 1"):
+            mixture_parallel_(torch.empty(5), seed=0, **kwargs)

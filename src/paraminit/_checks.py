@@ -109,7 +109,7 @@ def check_bounds_fit(inner: float, outer: float, dtype: torch.dtype, caller: str
             f"{caller}() outer={outer!r} is below the smallest normal {name} value {info.tiny:g}: "
             "slab values this small lose precision and round to zero. Use larger bounds or a wider dtype"
         )
-    low, high = torch.tensor([inner, outer], dtype=torch.float64).to(dtype).tolist()
+    low, high = torch.tensor([inner, outer], dtype=torch.float64, device="cpu").to(dtype).tolist()
     if low == high:
         raise ValueError(
             f"{caller}() inner={inner!r} and outer={outer!r} are the same {name} value {low:g}: the "

@@ -30,6 +30,9 @@ from .deferred import PendingInit, defer
 
 Initializer = Callable[[torch.Tensor], object]
 
+_TENSOR = object()
+"""Stands for the tensor when a Rule checks that `init(tensor)` is a valid call (only arity counts)."""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -109,11 +112,11 @@ def _check_init(init: object) -> None:
     except (TypeError, ValueError):  # a builtin without a signature: it is called as init(tensor)
         return
     try:
-        signature.bind("tensor")  # binding checks the arity only, so any placeholder will do
+        signature.bind(_TENSOR)
     except TypeError as error:
         raise TypeError(
             f"Rule init {describe_init(init)} cannot be called as init(tensor): {error}. Bind its other "
-            "arguments first, e.g. functools.partial(init, name=value)"
+            f"arguments first: functools.partial({describe_init(init)}, name=value, ...)"
         ) from None
 
 
@@ -195,14 +198,17 @@ class InitReport:
     def __str__(self) -> str:
         if not self.entries:
             return "no parameters"
-        shapes = [str(e.shape) if e.shape is not None else "(lazy)" for e in self.entries]
         width_name = max(len(e.name) for e in self.entries)
-        width_shape = max(map(len, shapes))
+        width_shape = max(len(_shape_text(e)) for e in self.entries)
         return "\n".join(
-            f"{e.name:<{width_name}}  {shape:<{width_shape}}  {e.status:<11}  {e.rule or '-'}"
+            f"{e.name:<{width_name}}  {_shape_text(e):<{width_shape}}  {e.status:<11}  {e.rule or '-'}"
             + (f"  (tied: {', '.join(e.aliases)})" if e.aliases else "")
-            for e, shape in zip(self.entries, shapes, strict=True)
+            for e in self.entries
         )
+
+
+def _shape_text(entry: Initialized) -> str:
+    return "(lazy)" if entry.shape is None else str(entry.shape)
 
 
 def apply_rules(

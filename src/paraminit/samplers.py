@@ -213,11 +213,12 @@ def _single_draw_is_fine(dist: Mixture, dtype: torch.dtype) -> bool:
     """Whether one `U(-h, h)` draw keeps the slabs' resolution in `dtype` (float32 or float64).
 
     `uniform_` puts its draws on a grid of step `2 h / 2^t` (`t = 24` bits in float32, 53 in
-    float64), that is `h eps`, and the slabs inherit it. Drawing the slab alone, `U(a, b)`, has the
-    step `(b - a) eps / 2`, and no draw is finer than the dtype's own spacing just below `b`. The
-    single draw is kept while its step is at most `MAX_COARSENING` times the finer of those; as `p`
-    nears 1, `h = (b - a) / (1 - p)` grows without bound (at `p = 0.99999` the chapter's slab holds
-    only about 75 float32 values), and so does an `h` that `uniform_` cannot even represent.
+    float64), that is `h eps`, and the slabs inherit it. The slab's own resolution is the dtype's
+    spacing just below `b` (drawing `U(a, b)` alone, with step `(b - a) eps / 2`, is never coarser).
+    The single draw is kept while its step is at most `MAX_COARSENING` times that, so it loses at
+    most two bits; as `p` nears 1, `h = (b - a) / (1 - p)` grows without bound (at `p = 0.99999`
+    the chapter's slab holds only about 84 float32 values), and past `2 h > max` `uniform_` cannot
+    draw it at all.
     """
     a, b, p = dist.inner, dist.outer, dist.p_zero
     info = torch.finfo(dtype)
@@ -226,7 +227,7 @@ def _single_draw_is_fine(dist: Mixture, dtype: torch.dtype) -> bool:
         return False
     mantissa, exponent = math.frexp(b)
     spacing = math.ldexp(info.eps, exponent - (2 if mantissa == 0.5 else 1))
-    return half * info.eps <= MAX_COARSENING * max((b - a) * info.eps / 2.0, spacing)
+    return half * info.eps <= MAX_COARSENING * spacing
 
 
 def _two_draws_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
@@ -234,11 +235,12 @@ def _two_draws_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator 
 
     `|v| <= p / 2` gives the zero atom and the rest the sign of `v`, so `P(w = 0)` is `p` to float64
     precision however close `p` is to 1, and the slabs keep the dtype's resolution. Contiguous
-    tensors go through a float64 buffer, chunk by chunk (magnitudes, then `v`).
+    tensors go through a float64 buffer, chunk by chunk (magnitudes, then `v`); others are drawn
+    into a contiguous temporary, so a view gets the values a contiguous tensor would.
     """
     if not tensor.is_contiguous():
-        _slab_and_sign_(tensor, torch.empty_like(tensor, dtype=torch.float64), dist, generator)
-        return tensor
+        temporary = torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+        return tensor.copy_(_two_draws_(temporary, dist, generator))
     flat = tensor.view(-1)
     buffer = torch.empty(min(flat.numel(), _buffer_size(flat)), dtype=torch.float64, device=flat.device)
     for chunk in flat.split(buffer.numel()):
@@ -291,10 +293,18 @@ def mixture_(
     `|x|` in `(p h, h)` onto `(a, b)`. For the chapter's values (`a = p b`) that shift is 0 and the
     map is exactly `hardshrink(x, a)`: the chapter's `uniform_(-10, 10)` followed by zeroing
     `|w| < 5`, without the temporary mask, at the cost of one `uniform_` plus one elementwise pass
-    (other values add a pass through a small buffer). Works for float16, bfloat16, float32 and float64, any
-    shape (empty included), on any device; half-precision tensors are drawn in float32 through a
-    small buffer and rounded once, so the fraction of zeros stays exactly `p`. Runs under
-    `torch.no_grad()`.
+    (other values add a pass through a small buffer). Works for float16, bfloat16, float32 and
+    float64, any shape (empty included), on any device; half-precision tensors are drawn in float32
+    through a small buffer and rounded once (exactly the float32 result, rounded), so the fraction
+    of zeros stays exactly `p`. Runs under `torch.no_grad()`.
+
+    As `p` nears 1, `h` grows and the single draw's grid (`h` times the dtype's epsilon) gets
+    coarse: at `p = 0.99999` the chapter's slab would hold only about 84 float32 values. Once that
+    grid is more than 4 times the dtype's spacing just below `b` (for the chapter's bounds in
+    float32: `p > 1 - 5/32`), or `2 h` overflows, it draws twice instead: `|w| ~ U(a, b)` at the
+    dtype's resolution, and a float64 `v ~ U(-1/2, 1/2)` whose `|v| <= p / 2` gives the zero atom
+    (to float64 precision however close `p` is to 1) and whose sign gives the sign. The chapter's
+    default arguments always take the single draw, and their seeded output is pinned by a test.
 
     Args:
         tensor: A floating-point tensor (or parameter), filled in place.
@@ -308,7 +318,10 @@ def mixture_(
 
     Raises:
         TypeError: `tensor` is not a tensor, or not floating point.
-        ValueError: the bounds or the probability are out of range (see [Mixture][paraminit.Mixture]).
+        ValueError: the bounds or the probability are out of range (see [Mixture][paraminit.Mixture]),
+            or the bounds do not survive `tensor`'s dtype: `outer` beyond its largest finite value
+            (65504 in float16: the weights would be infinite), below its smallest normal value,
+            or `inner` and `outer` rounding to one value.
         paraminit.LazyParameterError: `tensor` is a lazy module's uninitialized parameter.
 
     Example:
@@ -346,7 +359,8 @@ def mixture_parallel_(
         inner: Inner magnitude `a >= 0`.
         outer: Outer magnitude `b > a`.
         p_zero: Probability `p` in `[0, 1]` of an exact zero.
-        seed: Seed of the whole fill (required: a parallel fill is only reproducible from a seed).
+        seed: Seed of the whole fill (required: a parallel fill is only reproducible from a seed),
+            an integer in `[-2**63, 2**64)` (Python or NumPy), as `torch.Generator.manual_seed` takes.
         chunk_size: Elements per chunk, at least 1.
         workers: Threads to use; default `torch.get_num_threads()`.
 
@@ -354,7 +368,10 @@ def mixture_parallel_(
         `tensor`, filled.
 
     Raises:
-        ValueError: `tensor` is not contiguous, or `chunk_size` / `workers` is below 1.
+        TypeError: `tensor` is not a floating-point tensor, or `seed` is not an integer.
+        ValueError: `tensor` is not contiguous or is on the `meta` device (it has no data), the
+            bounds do not fit its dtype (as for [mixture_][paraminit.mixture_]), `seed` is out of
+            range, or `chunk_size` / `workers` is below 1.
 
     Example:
         ```python
