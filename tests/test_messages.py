@@ -22,6 +22,11 @@ def tied() -> nn.ModuleDict:
     return model
 
 
+def three_paths() -> nn.Sequential:
+    shared = nn.Linear(2, 2)
+    return nn.Sequential(shared, shared, shared)
+
+
 def no_write(tensor: torch.Tensor) -> None:
     pass
 
@@ -77,6 +82,14 @@ CASES = [
         "parameter 'embed.weight' is tied to 'head.weight' (one tensor), and different rules select its "
         "names: 'zeros_ on Linear' for 'head.weight', 'constant_(val=1.0) on Embedding' for "
         "'embed.weight'. Make one rule select them all, or pass allow_conflicts=True to let the first of "
+        "these rules win",
+    ),
+    (
+        lambda: apply_rules(three_paths(), [Rule(ones, path="0"), Rule(nn.init.zeros_, path="2")]),
+        ValueError,
+        "parameter '0.weight' is tied to '1.weight', '2.weight' (one tensor), and different rules select "
+        "its names: \"constant_(val=1.0) on * at '0'\" for '0.weight', \"zeros_ on * at '2'\" for "
+        "'2.weight'. Make one rule select them all, or pass allow_conflicts=True to let the first of "
         "these rules win",
     ),
     (

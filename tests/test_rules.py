@@ -410,11 +410,11 @@ def test_describe_init_names_nested_partials_and_callable_objects():
 def test_report_table_aligns_lazy_shapes_and_lists_aliases():
     report = InitReport(
         [
-            Initialized("embed.weight", (5, 4), "ones", "initialized", ("head.weight",)),
+            Initialized("embed.weight", (5, 4), "ones", "initialized", ("head.weight", "out.weight")),
             Initialized("0.w", None, None, "untouched"),
         ]
     )
     assert str(report).splitlines() == [
-        "embed.weight  (5, 4)  initialized  ones  (tied: head.weight)",
+        "embed.weight  (5, 4)  initialized  ones  (tied: head.weight, out.weight)",
         "0.w           (lazy)  untouched    -",
     ]

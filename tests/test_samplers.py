@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from paraminit import LazyParameterError, Mixture, mixture_, mixture_parallel_
 
@@ -324,12 +326,31 @@ def test_half_precision_draws_come_from_the_given_generator(dtype, contiguous, d
     assert not torch.equal(draw(1, 10), draw(2, 10))
 
 
-def test_half_precision_is_float32_drawn_then_rounded_once_exactly():
-    """Exact: the half result is the float32 result of the same generator, rounded."""
+@pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64], ids=str)
+def test_half_precision_is_float32_drawn_then_rounded_once_exactly(default_dtype):
+    """Exact: the half result is the float32 result of the same generator, rounded, whatever torch's
+    default dtype, for contiguous tensors and views."""
+    torch.set_default_dtype(default_dtype)
+    try:
+        _half_is_float32_rounded()
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def _half_is_float32_rounded() -> None:
+    view = torch.empty(500, 600, dtype=torch.float16, device="cpu")[:, ::2]  # (500, 300), strided
+    wide = mixture_(
+        torch.empty(500, 300, dtype=torch.float32, device="cpu"), generator=torch.Generator().manual_seed(5)
+    )
+    assert torch.equal(mixture_(view, generator=torch.Generator().manual_seed(5)), wide.half())
     for dtype in (torch.float16, torch.bfloat16):
         for args in ((), (1.0, 3.0, 0.2), (5.0, 10.0, 0.99999)):
-            wide = mixture_(torch.empty(150_001), *args, generator=torch.Generator().manual_seed(4))
-            half = torch.empty(150_001, dtype=dtype)
+            wide = mixture_(
+                torch.empty(150_001, dtype=torch.float32, device="cpu"),
+                *args,
+                generator=torch.Generator().manual_seed(4),
+            )
+            half = torch.empty(150_001, dtype=dtype, device="cpu")
             mixture_(half, *args, generator=torch.Generator().manual_seed(4))
             assert torch.equal(half, wide.to(dtype)), (dtype, args)
 
@@ -343,6 +364,8 @@ _AVX = {
     "mixture_:float32": "4be89fc239efe951",
     "mixture_:float64": "0dbd36d70abb28de",
     "mixture_parallel_:float32": "c79869dd4f79159d",
+    "mixture_(p_zero=0.99):float32": "aa45785408201318",
+    "mixture_(p_zero=0.99):float16": "70cf0c690e984869",
 }
 GOLDEN = {
     # CPU kind (torch.backends.cpu.get_cpu_capability()) -> sampler:dtype -> first 16 hex digits of the
@@ -356,6 +379,8 @@ GOLDEN = {
         "mixture_:float32": "28fbec323fca0278",
         "mixture_:float64": "fa040877990728bd",
         "mixture_parallel_:float32": "c970150c6a2f12d7",
+        "mixture_(p_zero=0.99):float32": "c22706c1af6855ca",
+        "mixture_(p_zero=0.99):float16": "70cf0c690e984869",
     },
 }
 
@@ -366,7 +391,8 @@ def digest(tensor: torch.Tensor) -> str:
 
 
 def seeded_outputs() -> dict[str, str]:
-    """Every seeded sampler with its default arguments, on the CPU, over more than one chunk."""
+    """Every seeded sampler with its default arguments, on the CPU, over more than one chunk; and
+    the two-draw method that p_zero close to 1 takes."""
     out = {}
     for dtype in FLOATS:
         w = mixture_(
@@ -375,6 +401,10 @@ def seeded_outputs() -> dict[str, str]:
         out[f"mixture_:{str(dtype).removeprefix('torch.')}"] = digest(w)
     w = mixture_parallel_(torch.empty((1 << 20) + 12_345, device="cpu"), seed=2024)
     out["mixture_parallel_:float32"] = digest(w)
+    for dtype in (torch.float32, torch.float16):
+        w = torch.empty(150_001, dtype=dtype, device="cpu")
+        mixture_(w, 5.0, 10.0, 0.99, generator=torch.Generator().manual_seed(2024))
+        out[f"mixture_(p_zero=0.99):{str(dtype).removeprefix('torch.')}"] = digest(w)
     return out
 
 
@@ -398,9 +428,13 @@ def test_seeded_default_outputs_match_the_recorded_golden_hashes(device):
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_a_strided_view_gets_exactly_what_a_contiguous_tensor_gets_from_two_draws(dtype):
     contiguous = mixture_(
-        torch.empty(40, 30, dtype=dtype), 5.0, 10.0, 0.99, generator=torch.Generator().manual_seed(3)
+        torch.empty(40, 30, dtype=dtype, device="cpu"),
+        5.0,
+        10.0,
+        0.99,
+        generator=torch.Generator().manual_seed(3),
     )
-    base = torch.full((30, 80), -1.0, dtype=dtype)
+    base = torch.full((30, 80), -1.0, dtype=dtype, device="cpu")
     view = base.t()[::2]  # (40, 30), strided
     mixture_(view, 5.0, 10.0, 0.99, generator=torch.Generator().manual_seed(3))
     assert torch.equal(view, contiguous)
@@ -438,13 +472,15 @@ def test_the_single_draw_is_used_exactly_up_to_its_stated_coarsening(a, b, last_
     h <= 16, p <= 3/4; for (0, 1), h <= 2, p <= 1/2."""
     after = math.nextafter(last_single, 1.0)
     for p, single in ((last_single, True), (after, False)):
-        drawn = mixture_(torch.empty(1000), a, b, p, generator=torch.Generator().manual_seed(9))
-        reference = single_draw_reference(torch.empty(1000), a, b, p, seed=9)
+        drawn = mixture_(torch.empty(1000, device="cpu"), a, b, p, generator=torch.Generator().manual_seed(9))
+        reference = single_draw_reference(torch.empty(1000, device="cpu"), a, b, p, seed=9)
         assert torch.equal(drawn, reference) is single, p
 
 
 def test_bounds_whose_single_draw_would_overflow_are_drawn_in_two():
-    w = mixture_(torch.empty(10_000), 0.0, 3e38, 0.5, generator=torch.Generator().manual_seed(0))
+    w = mixture_(
+        torch.empty(10_000, device="cpu"), 0.0, 3e38, 0.5, generator=torch.Generator().manual_seed(0)
+    )
     assert w.isfinite().all() and w.abs().max().item() <= 3e38
     assert 0.45 < (w == 0).float().mean().item() < 0.55
 
@@ -483,6 +519,7 @@ def test_closed_forms_return_tensors_for_tensors_and_arrays_otherwise():
     dist = Mixture()
     for method in (dist.cdf, dist.pdf, dist.ppf):
         assert isinstance(method(torch.tensor([0.5])), torch.Tensor)
+        assert method(torch.tensor([0.5], device="meta")).device.type == "meta"  # the tensor's device
         assert isinstance(method([0.5]), np.ndarray) and isinstance(method(0.5), np.ndarray)
 
 
@@ -492,3 +529,61 @@ def test_parallel_accepts_chunks_of_one_and_rejects_booleans_and_fractions():
     for kwargs in ({"chunk_size": True}, {"chunk_size": 2.5}, {"workers": True}, {"workers": 1.5}):
         with pytest.raises(ValueError, match="must be an integer >= 1"):
             mixture_parallel_(torch.empty(5), seed=0, **kwargs)
+
+
+def test_parallel_uses_a_pool_of_workers_threads_only_when_there_is_parallel_work(monkeypatch):
+    import paraminit.samplers
+
+    pools = []
+
+    class RecordingPool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int | None = None) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(paraminit.samplers, "ThreadPoolExecutor", RecordingPool)
+    mixture_parallel_(torch.empty(100), seed=0, chunk_size=10, workers=1)  # the calling thread only
+    mixture_parallel_(torch.empty(10), seed=0, chunk_size=10, workers=3)  # one chunk: no pool either
+    assert pools == []
+    mixture_parallel_(torch.empty(100), seed=0, chunk_size=10, workers=3)
+    assert pools == [3]
+
+
+def test_temporaries_stay_small_whatever_the_tensor_size():
+    """No temporary of the tensor's size: buffers of at most 2^18 elements on the CPU."""
+    sizes = []
+
+    class RecordAllocations(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            if func in (torch.empty, torch.empty_like):
+                sizes.append(result.numel())
+            return result
+
+    for dtype, args in [
+        (torch.float32, (1.0, 3.0, 0.2)),
+        (torch.float32, (5.0, 10.0, 0.99)),
+        (torch.float16, ()),
+    ]:
+        w = torch.empty(1 << 20, dtype=dtype, device="cpu")
+        with RecordAllocations():
+            mixture_(w, *args)
+    assert max(sizes) == 1 << 18
+
+
+def test_a_shift_of_exactly_one_is_applied():
+    w = mixture_(torch.empty(10_000, device="cpu"), 2.0, 3.0, 0.5)  # h = 2, p h = 1: shift a - p h = 1
+    assert ((w == 0) | ((w.abs() >= 2) & (w.abs() <= 3))).all() and (w != 0).any()
+
+
+@pytest.mark.parametrize(
+    "outer",
+    [torch.finfo(torch.float32).max / 2, torch.finfo(torch.float32).max / 2.5],
+    ids=["2h-exactly-max", "2h-below-max"],
+)
+def test_the_single_draw_is_kept_while_2h_fits_in_the_dtype(outer):
+    drawn = mixture_(
+        torch.empty(1000, device="cpu"), 0.0, outer, 0.0, generator=torch.Generator().manual_seed(9)
+    )
+    reference = single_draw_reference(torch.empty(1000, device="cpu"), 0.0, outer, 0.0, seed=9)
+    assert torch.equal(drawn, reference)

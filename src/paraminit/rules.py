@@ -133,10 +133,9 @@ def describe_init(init: Initializer) -> str:
         assert describe_init(nn.init.zeros_) == "zeros_"
         ```
     """
-    if isinstance(init, functools.partial):
-        inner = describe_init(init.func)
+    if isinstance(init, functools.partial):  # nested partials are flattened into one by functools
         args = [repr(a) for a in init.args] + [f"{k}={v!r}" for k, v in init.keywords.items()]
-        return f"{inner.removesuffix('()')}({', '.join(args)})"
+        return f"{describe_init(init.func)}({', '.join(args)})"
     return getattr(init, "__name__", type(init).__name__)
 
 

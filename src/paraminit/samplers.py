@@ -405,8 +405,8 @@ def mixture_parallel_(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
 
     chunks = tensor.detach().view(-1).split(chunk_size)
-    seeds = torch.randint(  # on the CPU whatever the default device: same seeds everywhere
-        0, 2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed), device="cpu"
+    seeds = torch.randint(  # in [0, 2^62), on the CPU whatever the default device: same seeds everywhere
+        2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed), device="cpu"
     ).tolist()
 
     def fill(index: int) -> None:
