@@ -204,7 +204,7 @@ def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generat
     tensor.uniform_(-half, half, generator=generator)
     torch.hardshrink(tensor, gap, out=tensor)
     shift = a - gap
-    if shift != 0.0 and tensor.numel():
+    if shift != 0.0:
         _add_signed_(tensor, shift)
     return tensor
 
