@@ -521,7 +521,6 @@ def test_closed_forms_return_tensors_for_tensors_and_arrays_otherwise():
     dist = Mixture()
     for method in (dist.cdf, dist.pdf, dist.ppf):
         assert isinstance(method(torch.tensor([0.5])), torch.Tensor)
-        assert method(torch.tensor([0.5], device="meta")).device.type == "meta"  # the tensor's device
         assert isinstance(method([0.5]), np.ndarray) and isinstance(method(0.5), np.ndarray)
 
 
