@@ -4,6 +4,7 @@
 #   make bench   the speed and memory benchmark of the initializers (on demand, not in `test`)
 #   make test-cuda  every test, page block and snippet on CUDA, with the interpreter in PYTHON (no
 #                   venv, no pip index; DEVICE=cpu for a dry run); writes a record to docs/verified/
+#   make mutation  mutation testing of samplers.py and rules.py (on demand, not in `test` or CI)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +13,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test test-pages bench lint format outputs clean test-cuda
+.PHONY: serve build test test-pages bench mutation lint format outputs clean test-cuda
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,16 @@ test-cuda:
 bench: $(VENV)/.docs-installed
 	$(BIN)/python benchmarks/bench_init.py
 
+$(VENV)/.mutation-installed: $(VENV)/.test-installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[mutation]"
+	touch $@
+
+# mutmut's settings are in pyproject.toml ([tool.mutmut]); fails below a score of 95%.
+mutation: $(VENV)/.mutation-installed
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_score.py
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -62,4 +73,4 @@ format: $(VENV)/.test-installed
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) site .coverage .pytest_cache .hypothesis .ruff_cache
+	rm -rf $(VENV) site .coverage .pytest_cache .hypothesis .ruff_cache mutants

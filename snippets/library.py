@@ -166,3 +166,51 @@ four = mixture_parallel_(w.clone(), seed=0, workers=4)
 print(torch.equal(one, four))  # chunks and seeds do not depend on threads
 #> True
 # --8<-- [end:parallel]
+
+
+# --8<-- [start:tied_weights]
+from torch import nn
+from paraminit import Rule, apply_rules
+
+embed = nn.Embedding(10, 4)
+head = nn.Linear(4, 10, bias=False)
+head.weight = embed.weight  # tied: one tensor, two names
+model = nn.ModuleDict({"embed": embed, "head": head})
+report = apply_rules(model, [Rule(nn.init.zeros_, param="weight")])
+print(report)
+#> embed.weight  (10, 4)  initialized  zeros_ on *.weight  (tied: head.weight)
+try:  # a rule for each name of one tensor: only one could take effect
+    apply_rules(
+        model,
+        [Rule(nn.init.ones_, module=nn.Embedding), Rule(nn.init.zeros_)],
+    )
+except ValueError as error:
+    print(str(error)[:75])
+#> parameter 'embed.weight' is tied to 'head.weight' (one tensor), and differe
+# --8<-- [end:tied_weights]
+
+
+# --8<-- [start:checkpoint_wins]
+import copy
+
+import torch
+from torch import nn
+from paraminit import Rule, apply_rules, pending_inits
+
+torch.manual_seed(0)
+trained = nn.Sequential(nn.Linear(4, 3))
+model = nn.Sequential(nn.LazyLinear(3))
+apply_rules(model, [Rule(nn.init.zeros_)])
+twin = copy.deepcopy(model)  # carries its own pending rules
+print(pending_inits(twin))
+#> {'0.weight': 'zeros_ on *', '0.bias': 'zeros_ on *'}
+model.load_state_dict(trained.state_dict())  # the checkpoint wins
+print(pending_inits(model))
+#> {}
+model(torch.rand(2, 4))
+twin(torch.rand(2, 4))
+print(torch.equal(model[0].weight, trained[0].weight))
+#> True
+print((twin[0].weight == 0).all())
+#> tensor(True)
+# --8<-- [end:checkpoint_wins]

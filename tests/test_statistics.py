@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ PARALLEL_CHUNK = 1 << 15
 
 CHAPTER = Mixture()  # a = 5, b = 10, p = 1/2: a = p b, the shift-free hardshrink path
 GENERAL = Mixture(1.0, 3.0, 0.2)  # a != p b: the path that shifts the slabs by a - p h
+TWO_DRAWS = Mixture(5.0, 10.0, 0.99)  # past the single draw's coarsening: |w| and the sign drawn apart
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,7 +257,20 @@ SIXTY_PERCENT_POSITIVE = Sampler("wrong:60%-positive", _positive_share(0.6))
 SAME_SEED_PER_CHUNK = Sampler("wrong:same-seed-per-chunk", _same_seed_per_chunk)
 
 
-@functools.cache
+def cached(function: Callable) -> Callable:
+    """`functools.cache`, except under mutation testing (`make mutation`): mutmut maps each test to
+    the library functions it calls, and a draw cached by an earlier test would hide the call, and
+    so the mutant, from every later test that reads the cached sample."""
+    memo = functools.cache(function)
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return (function if "MUTANT_UNDER_TEST" in os.environ else memo)(*args, **kwargs)
+
+    return wrapper
+
+
+@cached
 def draw(
     sampler: Sampler,
     dist: Mixture,
@@ -287,6 +302,9 @@ def cases(*triples: tuple[Mixture, Sampler, bool]) -> list:
         (GENERAL, PARALLEL, True),
         (GENERAL, SLABS_TOO_WIDE, False),
         (GENERAL, NO_SHIFT, False),
+        (TWO_DRAWS, REAL, True),
+        (TWO_DRAWS, SLABS_TOO_WIDE, False),
+        (TWO_DRAWS, NO_SHRINK, False),
     ),
 )
 def test_mixture_nonzero_weights_are_uniform_on_the_two_slabs(dist, sampler, expected, device):
@@ -304,6 +322,9 @@ def test_mixture_nonzero_weights_are_uniform_on_the_two_slabs(dist, sampler, exp
         (GENERAL, PARALLEL, True),
         (GENERAL, P_ZERO_LOW, False),
         (GENERAL, SHRINK_TOO_WIDE, False),
+        (TWO_DRAWS, REAL, True),
+        (TWO_DRAWS, PARALLEL, True),
+        (TWO_DRAWS, P_ZERO_LOW, False),
     ),
 )
 def test_mixture_zeroes_a_fraction_p_zero_of_the_weights(dist, sampler, expected, device):
@@ -317,6 +338,8 @@ def test_mixture_zeroes_a_fraction_p_zero_of_the_weights(dist, sampler, expected
         (CHAPTER, SIXTY_PERCENT_POSITIVE, False),
         (GENERAL, REAL, True),
         (GENERAL, SIXTY_PERCENT_POSITIVE, False),
+        (TWO_DRAWS, REAL, True),
+        (TWO_DRAWS, SIXTY_PERCENT_POSITIVE, False),
     ),
 )
 def test_mixture_nonzero_weights_are_positive_half_the_time(dist, sampler, expected, device):
@@ -336,6 +359,8 @@ def test_mixture_nonzero_weights_are_positive_half_the_time(dist, sampler, expec
         (GENERAL, SHRINK_TOO_NARROW, False),
         (GENERAL, OUTER_TOO_FAR, False),
         (GENERAL, NO_SHIFT, False),
+        (TWO_DRAWS, REAL, True),
+        (TWO_DRAWS, OUTER_TOO_FAR, False),
     ),
 )
 def test_mixture_has_no_weights_strictly_inside_inner_or_beyond_outer(dist, sampler, expected, device):
@@ -569,3 +594,97 @@ def test_mixture_moments_match_numerical_integrals(dist):
     assert integrate_pdf(dist, 1) == pytest.approx(dist.mean, abs=1e-9)
     assert integrate_pdf(dist, 2) == pytest.approx(dist.var, rel=1e-9)
     assert integrate_pdf(dist, 4) == pytest.approx(fourth_moment(dist), rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
+# Precision at the edges: p_zero close to 1, and half precision drawn in float32
+
+NEAR_ONE = [Mixture(5.0, 10.0, 0.99999), Mixture(5.0, 10.0, 0.999999)]
+SPARSE_N = {NEAR_ONE[0]: 10_000_000, NEAR_ONE[1]: 20_000_000}
+"""Draws per sample at p_zero close to 1: about 100 nonzero values at 0.99999, 20 at 0.999999."""
+MAX_REPEATS = {NEAR_ONE[0]: 1, NEAR_ONE[1]: 0}
+"""Repeated magnitudes a continuous slab may show among those draws (probability < 1e-4 of more)."""
+
+
+def _single_draw(t: torch.Tensor, d: Mixture, seed: int) -> torch.Tensor:
+    """The single-draw trick at any `p`: `U(-h, h)`, zero `|x| < p h`, shift the rest by `a - p h`.
+
+    Exact in distribution, but its grid is `2 h / 2^24` in float32 with `h = (b - a) / (1 - p)`:
+    the slab holds about `2^23 (1 - p)` distinct values, 84 at `p = 0.99999`, 8 at `0.999999`.
+    """
+    half = (d.outer - d.inner) / (1.0 - d.p_zero)
+    gap = d.p_zero * half
+    t.uniform_(-half, half, generator=generator(t.device, seed))
+    torch.hardshrink(t, gap, out=t)
+    return t.add_(t.sign(), alpha=d.inner - gap)
+
+
+SINGLE_DRAW = Sampler("wrong:single-draw-near-p-1", _single_draw)
+DRAWN_IN_DTYPE = Sampler("wrong:drawn-in-bfloat16", _single_draw)  # called on the bfloat16 tensor itself
+
+
+@cached
+def nonzero_draws(sampler: Sampler, dist: Mixture, device: torch.device) -> np.ndarray:
+    """The nonzero values among SPARSE_N[dist] float32 draws (only those are kept)."""
+    tensor = sampler.fill(torch.empty(SPARSE_N[dist], device=device), dist, SEED)
+    return to_numpy(tensor[tensor != 0])
+
+
+def repeated_magnitudes(nonzero: np.ndarray) -> int:
+    """How many nonzero draws repeat the magnitude of another: 0 for a continuous slab."""
+    return nonzero.size - np.unique(np.abs(nonzero)).size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("dist", "sampler", "expected"),
+    cases(
+        (NEAR_ONE[0], REAL, True),
+        (NEAR_ONE[0], SINGLE_DRAW, False),
+        (NEAR_ONE[1], REAL, True),
+        (NEAR_ONE[1], SINGLE_DRAW, False),
+    ),
+)
+def test_mixture_slabs_keep_their_resolution_when_p_zero_is_close_to_one(dist, sampler, expected, device):
+    """Distinct values. Float32 holds about 8.4 million values in (5, 10): 100 uniform draws repeat a
+    magnitude with probability about 6e-4 (two repeats: 2e-7), 20 draws with probability 2e-5. The
+    single draw has 84 values at 0.99999 (100 draws: about 45 repeats; at most 1 has probability
+    below 1e-20) and 8 at 0.999999, where any 9 draws must repeat one (fewer than 9 nonzero draws
+    of the 20 expected has probability 0.2%: that, not chance, bounds this pairing)."""
+    nonzero = nonzero_draws(sampler, dist, device)
+    assert (repeated_magnitudes(nonzero) <= MAX_REPEATS[dist]) is expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("dist", "sampler", "expected"),
+    cases((NEAR_ONE[0], REAL, True), (NEAR_ONE[0], NO_SHIFT, False), (NEAR_ONE[1], REAL, True)),
+)
+def test_mixture_slabs_stay_uniform_when_p_zero_is_close_to_one(dist, sampler, expected, device):
+    """KS of the ~100 (~20) nonzero draws against the slabs, and binomial tests of the sign and of the
+    number of nonzero draws, `Binomial(n, 1 - p)`. With so few draws the KS test rejects only gross
+    errors (the unshifted slabs here); the resolution test above is the sharp one."""
+    nonzero = nonzero_draws(sampler, dist, device)
+    assert check_support(nonzero, dist.inner, dist.outer) is expected
+    assert_verdict(check_slabs_ks(nonzero, dist), expected)
+    if expected:
+        assert_verdict(stats.binomtest(int((nonzero > 0).sum()), nonzero.size, 0.5).pvalue, True)
+        assert_verdict(stats.binomtest(nonzero.size, SPARSE_N[dist], 1.0 - dist.p_zero).pvalue, True)
+
+
+BFLOAT16_FIVE = 0.5 * 2.0**-6 / 5.0
+"""P(|w| rounds to bfloat16 5.0) for the chapter's mixture: |w| in [5, 5 + 2^-6) on either slab."""
+
+
+@pytest.mark.parametrize(
+    ("sampler", "expected"),
+    [pytest.param(s, e, id=s.name) for s, e in [(REAL, True), (DRAWN_IN_DTYPE, False)]],
+)
+def test_bfloat16_keeps_the_inner_bound_so_the_zero_fraction_stays_p(sampler, expected, device):
+    """Drawn on bfloat16's own grid, `U(-10, 10)` puts mass on the grid point 5 itself, which the shrink
+    then zeroes: 0.16% extra zeros and no weight at 5. Drawn in float32 and rounded once, |w| = 5
+    occurs with probability (1 - p) / 2 * 2 * 2^-6 / 5 = 0.16%: about 312 of N = 200,000 draws,
+    while the wrong sampler has none (p-value e^-312)."""
+    samples = draw(sampler, CHAPTER, device, torch.bfloat16)
+    fives = int((np.abs(samples) == 5.0).sum())
+    assert_verdict(stats.binomtest(fives, samples.size, BFLOAT16_FIVE).pvalue, expected)

@@ -5,11 +5,17 @@ A [Rule][paraminit.Rule] selects parameters by module type (`isinstance`, so sub
 owning module's path in the model (`"0"`, `"encoder.*"`). [apply_rules][paraminit.apply_rules] gives
 each parameter the first rule that matches it and returns an [InitReport][paraminit.InitReport] that
 says what happened to every parameter, so a rule that did nothing is visible.
+
+`apply_rules` plans before it writes: it finds every parameter tensor once (a tensor tied to two
+names, or held by a module reachable by two paths, is one tensor with aliases), picks its rule,
+and checks the whole plan (unused rules, conflicting rules for one tensor, lazy parameters with
+`lazy="error"`) before calling any init.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,9 +25,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._checks import LazyParameterError, is_materialized
+from ._checks import InitError, LazyParameterError, is_materialized
+from .deferred import PendingInit, defer
 
 Initializer = Callable[[torch.Tensor], object]
+
+_TENSOR = object()
+"""Stands for the tensor when a Rule checks that `init(tensor)` is a valid call (only arity counts)."""
 
 
 @dataclass(frozen=True)
@@ -29,13 +39,19 @@ class Rule:
     """Give `init` to every parameter that matches all three selectors.
 
     Args:
-        init: Called as `init(parameter)` under `torch.no_grad()`; any `torch.nn.init` function or
-            a `functools.partial` of one, or a sampler from this library.
+        init: Called as `init(parameter)` under `torch.no_grad()`, and must fill the parameter in
+            place: any `torch.nn.init` function or a `functools.partial` of one, or a sampler from
+            this library. Checked when the rule is built: a class, or a function with another
+            required argument (`mixture_parallel_` without `seed`, `constant_` without `val`), is
+            refused; a builtin whose signature cannot be read is accepted.
         module: Module type(s) matched with `isinstance`. Default: every module.
         param: Pattern (`fnmatch`) for the parameter's own name, e.g. `"weight"`, `"bias"`.
         path: Pattern for the owning module's qualified name in the model, e.g. `"0"`, `"2"`,
             `"encoder.*"`. The top-level module's path is `""`.
         label: Name shown in the report; default derived from `init` and the selectors.
+
+    Raises:
+        TypeError: `init` cannot be called as `init(tensor)`, or a selector has the wrong type.
 
     Example:
         ```python
@@ -55,8 +71,7 @@ class Rule:
     label: str = ""
 
     def __post_init__(self) -> None:
-        if not callable(self.init):
-            raise TypeError(f"Rule init must be callable, got {self.init!r}")
+        _check_init(self.init)
         types = self.module if isinstance(self.module, tuple) else (self.module,)
         bad = [t for t in types if not (isinstance(t, type) and issubclass(t, nn.Module))]
         if bad or not types:
@@ -83,6 +98,28 @@ class Rule:
         )
 
 
+def _check_init(init: object) -> None:
+    """Raise unless `init(tensor)` is a valid call."""
+    if isinstance(init, type):
+        raise TypeError(
+            f"Rule init must fill a tensor in place, got the class {init.__module__}.{init.__qualname__}; "
+            "to select modules of a type, pass it as module=..."
+        )
+    if not callable(init):
+        raise TypeError(f"Rule init must be callable, got {init!r}")
+    try:
+        signature = inspect.signature(init)
+    except (TypeError, ValueError):  # a builtin without a signature: it is called as init(tensor)
+        return
+    try:
+        signature.bind(_TENSOR)
+    except TypeError as error:
+        raise TypeError(
+            f"Rule init {describe_init(init)} cannot be called as init(tensor): {error}. Bind its other "
+            f"arguments first: functools.partial({describe_init(init)}, name=value, ...)"
+        ) from None
+
+
 def describe_init(init: Initializer) -> str:
     """A short name for an initializer: `normal_(std=0.01)` for a partial, else its `__name__`.
 
@@ -96,10 +133,9 @@ def describe_init(init: Initializer) -> str:
         assert describe_init(nn.init.zeros_) == "zeros_"
         ```
     """
-    if isinstance(init, functools.partial):
-        inner = describe_init(init.func)
+    if isinstance(init, functools.partial):  # nested partials are flattened into one by functools
         args = [repr(a) for a in init.args] + [f"{k}={v!r}" for k, v in init.keywords.items()]
-        return f"{inner.removesuffix('()')}({', '.join(args)})"
+        return f"{describe_init(init.func)}({', '.join(args)})"
     return getattr(init, "__name__", type(init).__name__)
 
 
@@ -125,13 +161,16 @@ class Initialized:
     """The label of the rule that matched, or `None` when no rule did."""
     status: Literal["initialized", "deferred", "untouched"]
     """`deferred`: initialized at the module's first forward pass, before that pass computes."""
+    aliases: tuple[str, ...] = ()
+    """Other names of the same tensor: tied parameters, or a module reachable by several paths."""
 
 
 @dataclass
 class InitReport:
     """What [apply_rules][paraminit.apply_rules] did to each parameter, in model order.
 
-    `str(report)` is a table, one line per parameter: name, shape, status, rule.
+    `str(report)` is a table, one line per parameter tensor: name, shape, status, rule, and the
+    names it is tied to, if any. A tensor with several names is listed once, under its first name.
 
     Example:
         ```python
@@ -147,24 +186,28 @@ class InitReport:
     entries: list[Initialized] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        """Parameters per rule label (initialized now or deferred), plus `untouched`."""
+        """Parameter tensors per rule label (initialized now or deferred), plus `untouched`."""
         counted = Counter(e.rule if e.rule is not None else "untouched" for e in self.entries)
         return dict(counted)
 
     def names(self, status: str) -> list[str]:
-        """Qualified names of the parameters with this status."""
+        """First names of the parameter tensors with this status (see `aliases` for the others)."""
         return [e.name for e in self.entries if e.status == status]
 
     def __str__(self) -> str:
         if not self.entries:
             return "no parameters"
-        shapes = [str(e.shape) if e.shape is not None else "(lazy)" for e in self.entries]
         width_name = max(len(e.name) for e in self.entries)
-        width_shape = max(map(len, shapes))
+        width_shape = max(len(_shape_text(e)) for e in self.entries)
         return "\n".join(
-            f"{e.name:<{width_name}}  {shape:<{width_shape}}  {e.status:<11}  {e.rule or '-'}"
-            for e, shape in zip(self.entries, shapes, strict=True)
+            f"{e.name:<{width_name}}  {_shape_text(e):<{width_shape}}  {e.status:<11}  {e.rule or '-'}"
+            + (f"  (tied: {', '.join(e.aliases)})" if e.aliases else "")
+            for e in self.entries
         )
+
+
+def _shape_text(entry: Initialized) -> str:
+    return "(lazy)" if entry.shape is None else str(entry.shape)
 
 
 def apply_rules(
@@ -173,28 +216,45 @@ def apply_rules(
     *,
     lazy: Literal["defer", "error"] = "defer",
     allow_unused: bool = False,
+    allow_conflicts: bool = False,
 ) -> InitReport:
     """Initialize every parameter of `model` that a rule selects; the first matching rule wins.
 
+    It plans first and writes last: every check below is made before any init is called, so a bad
+    rule leaves the model untouched. Each parameter tensor is visited once, however many names it
+    has (tied weights, a module reachable by two paths): a rule selects it if it selects any of its
+    names. Each init is called once per tensor, under `torch.no_grad()`, and must write into it:
+    an init that leaves the tensor's version counter as it was (one that returns a new tensor,
+    fills a copy, or writes through `tensor.data`) raises [InitError][paraminit.InitError].
+
     A parameter of a lazy module (for example `nn.LazyLinear` before its first forward pass) has no
-    shape yet. With `lazy="defer"` its rule is applied by a forward pre-hook that runs right after
-    the module materializes its parameters and before the forward computes, once. With
-    `lazy="error"` such a parameter raises [LazyParameterError][paraminit.LazyParameterError].
+    shape yet. With `lazy="defer"` its rule is kept on the module and run at the module's first
+    forward pass, right after the module materializes its parameters and before the forward
+    computes, once. A pending rule is module state: `copy.deepcopy` and pickling carry it (see
+    [pending_inits][paraminit.pending_inits]); a `load_state_dict` that supplies the parameter
+    first cancels it, so the loaded value wins; a rule that fails at the forward pass stays pending
+    and the forward is refused until it succeeds. With `lazy="error"` a selected lazy parameter
+    raises [LazyParameterError][paraminit.LazyParameterError].
 
     Args:
         model: The model; its own parameters and those of all submodules are considered.
-        rules: The rules, in priority order.
+        rules: The rules, in priority order (any iterable, read once).
         lazy: What to do with a parameter that is not materialized yet.
         allow_unused: Allow a rule that matches no parameter. By default that is an error, since
             a rule that selects nothing is almost always a typo or a wrong type.
+        allow_conflicts: Allow different rules to select different names of one tensor; the
+            first of them in `rules` wins. By default that is an error: only one can take effect.
 
     Returns:
-        An [InitReport][paraminit.InitReport] listing every parameter as `initialized`, `deferred`
-        or `untouched`.
+        An [InitReport][paraminit.InitReport] listing every parameter tensor as `initialized`,
+        `deferred` or `untouched`, with its other names as `aliases`.
 
     Raises:
-        ValueError: a rule matched no parameter (unless `allow_unused`), or `lazy` is unknown.
+        ValueError: a rule matched no parameter (unless `allow_unused`), rules conflict over a
+            tied tensor (unless `allow_conflicts`), or `lazy` is unknown.
         LazyParameterError: `lazy="error"` and a selected parameter is not materialized.
+        InitError: an init raised or did not write in place; the message names the parameters
+            already changed by this call.
 
     Example:
         ```python
@@ -219,70 +279,150 @@ def apply_rules(
         if not isinstance(rule, Rule):
             raise TypeError(f"apply_rules() expects Rule objects, got {rule!r}")
 
-    report = InitReport()
-    used: set[int] = set()
-    for path, module in model.named_modules():
-        pending: list[tuple[str, Rule]] = []
-        for param_name, param in module.named_parameters(recurse=False):
-            name = f"{path}.{param_name}" if path else param_name
-            index, rule = _first_match(rules, path, module, param_name)
-            if rule is None:
-                report.entries.append(Initialized(name, _shape(param), None, "untouched"))
-                continue
-            used.add(index)
-            if is_materialized(param):
-                with torch.no_grad():
-                    rule.init(param)
-                report.entries.append(Initialized(name, _shape(param), rule.label, "initialized"))
-            elif lazy == "error":
-                raise LazyParameterError(
-                    f"parameter {name!r} of {type(module).__name__} is not materialized yet, so rule "
-                    f"{rule.label!r} cannot fill it: run the model on an example input first, or "
-                    "pass lazy='defer'"
-                )
-            else:
-                pending.append((param_name, rule))
-                report.entries.append(Initialized(name, None, rule.label, "deferred"))
-        if pending:
-            _defer(module, path, pending)
-
+    plan = [_choose(target, rules, allow_conflicts) for target in _targets(model)]
+    used = {index for step in plan for index in step.matched}
     unused = [rule.label for i, rule in enumerate(rules) if i not in used]
     if unused and not allow_unused:
         raise ValueError(
             f"rule(s) matched no parameter of {type(model).__name__}: {unused}. Check the module "
             "type, the param and path patterns, or pass allow_unused=True"
         )
+    lazy_steps = [step for step in plan if step.rule is not None and step.lazy]
+    if lazy_steps and lazy == "error":
+        step = lazy_steps[0]
+        raise LazyParameterError(
+            f"parameter {step.target.name!r} of {type(step.target.names[0][1]).__name__} is not "
+            f"materialized yet, so rule {step.rule.label!r} cannot fill it: run the model on an "
+            "example input first, or pass lazy='defer'"
+        )
+
+    changed: list[str] = []
+    report = InitReport()
+    for step in plan:
+        target, rule = step.target, step.rule
+        status = "untouched" if rule is None else "deferred" if step.lazy else "initialized"
+        if status == "initialized":
+            call_init(rule, target.param, target.name, changed)
+            changed.append(target.name)
+        report.entries.append(
+            Initialized(target.name, _shape(target.param), rule and rule.label, status, target.aliases)
+        )
+    for step in lazy_steps:  # registered last: a failed eager init above leaves no pending rule
+        entry = PendingInit(step.target.name, step.rule)
+        owners = {id(module): (module, param_name) for _, module, param_name in reversed(step.target.names)}
+        for module, param_name in owners.values():
+            defer(module, param_name, entry)
     return report
 
 
-def _first_match(rules: list[Rule], path: str, module: nn.Module, param: str) -> tuple[int, Rule | None]:
+@dataclass(eq=False)
+class _Target:
+    """One parameter tensor and every (path, module, name) under which the model holds it."""
+
+    param: nn.Parameter
+    names: list[tuple[str, nn.Module, str]]
+
+    @property
+    def name(self) -> str:
+        path, _, param_name = self.names[0]
+        return _qualified(path, param_name)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(_qualified(path, param_name) for path, _, param_name in self.names[1:])
+
+
+@dataclass(eq=False)
+class _Step:
+    """What `apply_rules` will do to one tensor: its rule, and every rule that selected a name."""
+
+    target: _Target
+    rule: Rule | None
+    matched: set[int]
+
+    @property
+    def lazy(self) -> bool:
+        return not is_materialized(self.target.param)
+
+
+def _qualified(path: str, param_name: str) -> str:
+    return f"{path}.{param_name}" if path else param_name
+
+
+def _targets(model: nn.Module) -> list[_Target]:
+    """Every distinct parameter tensor of `model`, in model order, with all its names."""
+    targets: dict[int, _Target] = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        for param_name, param in module.named_parameters(recurse=False, remove_duplicate=False):
+            targets.setdefault(id(param), _Target(param, [])).names.append((path, module, param_name))
+    return list(targets.values())
+
+
+def _choose(target: _Target, rules: list[Rule], allow_conflicts: bool) -> _Step:
+    """The rule for one tensor: the first rule that selects one of its names."""
+    firsts = {}
+    for path, module, param_name in target.names:
+        index = _first_match(rules, path, module, param_name)
+        if index is not None:
+            firsts.setdefault(index, _qualified(path, param_name))
+    if len(firsts) > 1 and not allow_conflicts:
+        chosen = ", ".join(f"{rules[i].label!r} for {name!r}" for i, name in sorted(firsts.items()))
+        raise ValueError(
+            f"parameter {target.name!r} is tied to {', '.join(map(repr, target.aliases))} (one "
+            f"tensor), and different rules select its names: {chosen}. Make one rule select them "
+            "all, or pass allow_conflicts=True to let the first of these rules win"
+        )
+    return _Step(target, rules[min(firsts)] if firsts else None, set(firsts))
+
+
+def _first_match(rules: list[Rule], path: str, module: nn.Module, param: str) -> int | None:
     for index, rule in enumerate(rules):
         if rule.matches(path, module, param):
-            return index, rule
-    return -1, None
+            return index
+    return None
 
 
 def _shape(param: torch.Tensor) -> tuple[int, ...] | None:
     return tuple(param.shape) if is_materialized(param) else None
 
 
-def _defer(module: nn.Module, path: str, pending: list[tuple[str, Rule]]) -> None:
-    """Run `pending` once, in a pre-hook registered after the lazy module's own (hooks run in order)."""
+def call_init(
+    rule: Rule, param: torch.Tensor, name: str, changed: list[str], *, when: str = "", pending: bool = False
+) -> None:
+    """`rule.init(param)` under `torch.no_grad()`; an `InitError` if it raises or does not write.
 
-    def hook(mod: nn.Module, args: tuple) -> None:
-        handle.remove()
+    `changed` names the parameters this call (or forward pass) already changed, for the message.
+    """
+    if pending:
+        after = "it stays pending and runs again at the next forward pass"
+        done = f"; already initialized in this pass: {changed}" if changed else ""
+        tail = f"; {after}{done}"
+    else:
+        tail = f"; already changed: {changed}" if changed else "; nothing else was changed"
+    version = _version(param)
+    try:
         with torch.no_grad():
-            for param_name, rule in pending:
-                param = getattr(mod, param_name)
-                if not is_materialized(param):
-                    raise LazyParameterError(
-                        f"parameter {path + '.' if path else ''}{param_name} was still not "
-                        f"materialized when {type(mod).__name__}'s forward began; rule "
-                        f"{rule.label!r} cannot fill it"
-                    )
-                rule.init(param)
+            rule.init(param)
+    except Exception as error:
+        raise InitError(
+            f"rule {rule.label!r} failed on parameter {name!r}{when} ({type(error).__name__}: {error}){tail}"
+        ) from error
+    if version is not None and _version(param) == version:
+        raise InitError(
+            f"rule {rule.label!r} did not write into parameter {name!r}{when}: its version counter did "
+            "not move, so the init returned a new tensor, filled a copy, did nothing, or wrote through "
+            "tensor.data, which hides the write. An init must fill the tensor it is given in place "
+            "(e.g. tensor.uniform_(...) or a torch.nn.init function); drop .data, the init already "
+            f"runs under torch.no_grad(){tail}"
+        )
 
-    handle = module.register_forward_pre_hook(hook)
+
+def _version(tensor: torch.Tensor) -> int | None:
+    """The tensor's version counter, or `None` for an inference tensor, which keeps none."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return None
 
 
 def require_materialized(module: nn.Module) -> nn.Module:

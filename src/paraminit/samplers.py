@@ -9,18 +9,22 @@ density, inverse CDF, mean, variance); [mixture_][paraminit.mixture_] draws from
 from __future__ import annotations
 
 import math
+import operator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ._checks import check_float_tensor
+from ._checks import check_bounds_fit, check_float_tensor
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 DEFAULT_CHUNK = 1 << 20
 """Elements per chunk in `mixture_parallel_`: fixed, so the result does not depend on the thread count."""
+
+MAX_COARSENING = 4.0
+"""How much coarser than two draws the single-draw grid may be (a loss of at most two bits)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ class Mixture:
     def sample_(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Fill `tensor` in place from this mixture; see [mixture_][paraminit.mixture_]."""
         check_float_tensor(tensor, "mixture_")
+        check_bounds_fit(self.inner, self.outer, tensor.dtype, "mixture_")
         with torch.no_grad():
             return _sample_(tensor, self, generator)
 
@@ -164,8 +169,11 @@ def _as_float64(x: Any) -> torch.Tensor:
 
 
 def _buffer_size(tensor: torch.Tensor) -> int:
-    # Small enough to stay in a CPU core's L2 cache; on a GPU, large enough to amortize the launches.
-    return 1 << 16 if tensor.device.type == "cpu" else 1 << 22
+    # On a CPU, about a core's L2 cache (1 MiB of float32), and large enough that torch's intra-op
+    # threads are not woken for slivers of work (2^16 elements were several times slower on a busy
+    # 2-core machine); on a GPU, large enough to amortize the launches. The output of the CPU
+    # generator does not depend on it.
+    return 1 << 18 if tensor.device.type == "cpu" else 1 << 22
 
 
 def _sample_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
@@ -186,6 +194,8 @@ def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generat
     a, b, p = dist.inner, dist.outer, dist.p_zero
     if p == 1.0:
         return tensor.zero_()
+    if not _single_draw_is_fine(dist, tensor.dtype):
+        return _two_draws_(tensor, dist, generator)
     # Inverse CDF in two passes and no temporary: draw x ~ U(-h, h) with h = (b - a) / (1 - p), so
     # that |x| < p h has probability p; zero those (hardshrink); the rest, |x| in (p h, h), are the
     # slabs: sign(x) (|x| - p h + a) maps them onto (a, b). In the chapter's case a = p b: no shift.
@@ -194,9 +204,57 @@ def _sample_exact_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generat
     tensor.uniform_(-half, half, generator=generator)
     torch.hardshrink(tensor, gap, out=tensor)
     shift = a - gap
-    if shift != 0.0 and tensor.numel():
+    if shift != 0.0:
         _add_signed_(tensor, shift)
     return tensor
+
+
+def _single_draw_is_fine(dist: Mixture, dtype: torch.dtype) -> bool:
+    """Whether one `U(-h, h)` draw keeps the slabs' resolution in `dtype` (float32 or float64).
+
+    `uniform_` puts its draws on a grid of step `2 h / 2^t` (`t = 24` bits in float32, 53 in
+    float64), that is `h eps`, and the slabs inherit it. The slab's own resolution is the dtype's
+    spacing just below `b` (drawing `U(a, b)` alone, with step `(b - a) eps / 2`, is never coarser).
+    The single draw is kept while its step is at most `MAX_COARSENING` times that, so it loses at
+    most two bits; as `p` nears 1, `h = (b - a) / (1 - p)` grows without bound (at `p = 0.99999`
+    the chapter's slab holds only about 84 float32 values), and past `2 h > max` `uniform_` cannot
+    draw it at all.
+    """
+    a, b, p = dist.inner, dist.outer, dist.p_zero
+    info = torch.finfo(dtype)
+    half = (b - a) / (1.0 - p)
+    if 2.0 * half > info.max:
+        return False
+    mantissa, exponent = math.frexp(b)
+    spacing = math.ldexp(info.eps, exponent - (2 if mantissa == 0.5 else 1))
+    return half * info.eps <= MAX_COARSENING * spacing
+
+
+def _two_draws_(tensor: torch.Tensor, dist: Mixture, generator: torch.Generator | None) -> torch.Tensor:
+    """The mixture from two independent draws: `|w| ~ U(a, b)` and a float64 `v ~ U(-1/2, 1/2)`.
+
+    `|v| <= p / 2` gives the zero atom and the rest the sign of `v`, so `P(w = 0)` is `p` to float64
+    precision however close `p` is to 1, and the slabs keep the dtype's resolution. Contiguous
+    tensors go through a float64 buffer, chunk by chunk (magnitudes, then `v`); others are drawn
+    into a contiguous temporary, so a view gets the values a contiguous tensor would.
+    """
+    if not tensor.is_contiguous():
+        temporary = torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+        return tensor.copy_(_two_draws_(temporary, dist, generator))
+    flat = tensor.view(-1)
+    buffer = torch.empty(min(flat.numel(), _buffer_size(flat)), dtype=torch.float64, device=flat.device)
+    for chunk in flat.split(buffer.numel()):
+        _slab_and_sign_(chunk, buffer[: chunk.numel()], dist, generator)
+    return tensor
+
+
+def _slab_and_sign_(
+    values: torch.Tensor, v: torch.Tensor, dist: Mixture, generator: torch.Generator | None
+) -> None:
+    values.uniform_(dist.inner, dist.outer, generator=generator)
+    v.uniform_(-0.5, 0.5, generator=generator)
+    torch.hardshrink(v, dist.p_zero / 2.0, out=v)
+    values.mul_(v.sign_())
 
 
 def _add_signed_(tensor: torch.Tensor, shift: float) -> None:
@@ -235,10 +293,18 @@ def mixture_(
     `|x|` in `(p h, h)` onto `(a, b)`. For the chapter's values (`a = p b`) that shift is 0 and the
     map is exactly `hardshrink(x, a)`: the chapter's `uniform_(-10, 10)` followed by zeroing
     `|w| < 5`, without the temporary mask, at the cost of one `uniform_` plus one elementwise pass
-    (other values add a pass through a small buffer). Works for float16, bfloat16, float32 and float64, any
-    shape (empty included), on any device; half-precision tensors are drawn in float32 through a
-    small buffer and rounded once, so the fraction of zeros stays exactly `p`. Runs under
-    `torch.no_grad()`.
+    (other values add a pass through a small buffer). Works for float16, bfloat16, float32 and
+    float64, any shape (empty included), on any device; half-precision tensors are drawn in float32
+    through a small buffer and rounded once (exactly the float32 result, rounded), so the fraction
+    of zeros stays exactly `p`. Runs under `torch.no_grad()`.
+
+    As `p` nears 1, `h` grows and the single draw's grid (`h` times the dtype's epsilon) gets
+    coarse: at `p = 0.99999` the chapter's slab would hold only about 84 float32 values. Once that
+    grid is more than 4 times the dtype's spacing just below `b` (for the chapter's bounds in
+    float32: `p > 1 - 5/32`), or `2 h` overflows, it draws twice instead: `|w| ~ U(a, b)` at the
+    dtype's resolution, and a float64 `v ~ U(-1/2, 1/2)` whose `|v| <= p / 2` gives the zero atom
+    (to float64 precision however close `p` is to 1) and whose sign gives the sign. The chapter's
+    default arguments always take the single draw, and their seeded output is pinned by a test.
 
     Args:
         tensor: A floating-point tensor (or parameter), filled in place.
@@ -252,7 +318,10 @@ def mixture_(
 
     Raises:
         TypeError: `tensor` is not a tensor, or not floating point.
-        ValueError: the bounds or the probability are out of range (see [Mixture][paraminit.Mixture]).
+        ValueError: the bounds or the probability are out of range (see [Mixture][paraminit.Mixture]),
+            or the bounds do not survive `tensor`'s dtype: `outer` beyond its largest finite value
+            (65504 in float16: the weights would be infinite), below its smallest normal value,
+            or `inner` and `outer` rounding to one value.
         paraminit.LazyParameterError: `tensor` is a lazy module's uninitialized parameter.
 
     Example:
@@ -290,7 +359,8 @@ def mixture_parallel_(
         inner: Inner magnitude `a >= 0`.
         outer: Outer magnitude `b > a`.
         p_zero: Probability `p` in `[0, 1]` of an exact zero.
-        seed: Seed of the whole fill (required: a parallel fill is only reproducible from a seed).
+        seed: Seed of the whole fill (required: a parallel fill is only reproducible from a seed),
+            an integer in `[-2**63, 2**64)` (Python or NumPy), as `torch.Generator.manual_seed` takes.
         chunk_size: Elements per chunk, at least 1.
         workers: Threads to use; default `torch.get_num_threads()`.
 
@@ -298,7 +368,10 @@ def mixture_parallel_(
         `tensor`, filled.
 
     Raises:
-        ValueError: `tensor` is not contiguous, or `chunk_size` / `workers` is below 1.
+        TypeError: `tensor` is not a floating-point tensor, or `seed` is not an integer.
+        ValueError: `tensor` is not contiguous or is on the `meta` device (it has no data), the
+            bounds do not fit its dtype (as for [mixture_][paraminit.mixture_]), `seed` is out of
+            range, or `chunk_size` / `workers` is below 1.
 
     Example:
         ```python
@@ -312,6 +385,14 @@ def mixture_parallel_(
     """
     dist = Mixture(inner, outer, p_zero)
     check_float_tensor(tensor, "mixture_parallel_")
+    if tensor.device.type == "meta":
+        raise ValueError(
+            "mixture_parallel_() cannot fill a tensor on the meta device: it has no data. Allocate it "
+            "first (e.g. module.to_empty(device=...)); mixture_, like torch.nn.init, leaves meta "
+            "tensors as they are"
+        )
+    check_bounds_fit(inner, outer, tensor.dtype, "mixture_parallel_")
+    seed = _check_seed(seed)
     if not tensor.is_contiguous():
         raise ValueError(
             f"mixture_parallel_() needs a contiguous tensor to cut into chunks; got shape "
@@ -324,8 +405,8 @@ def mixture_parallel_(
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
 
     chunks = tensor.detach().view(-1).split(chunk_size)
-    seeds = torch.randint(  # on the CPU whatever the default device: same seeds everywhere
-        0, 2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed), device="cpu"
+    seeds = torch.randint(  # in [0, 2^62), on the CPU whatever the default device: same seeds everywhere
+        2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed), device="cpu"
     ).tolist()
 
     def fill(index: int) -> None:
@@ -340,3 +421,21 @@ def mixture_parallel_(
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(fill, range(len(chunks))))
     return tensor
+
+
+def _check_seed(seed: object) -> int:
+    """`seed` as a Python int, if `torch.Generator.manual_seed` takes it."""
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        value = operator.index(seed)  # int, NumPy and one-element integer tensors
+    except TypeError:
+        raise TypeError(
+            f"mixture_parallel_() seed must be an integer, got {seed!r} ({type(seed).__name__})"
+        ) from None
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(
+            f"mixture_parallel_() seed must be in [-2**63, 2**64), got {value} (the range that "
+            "torch.Generator.manual_seed accepts)"
+        )
+    return value

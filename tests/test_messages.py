@@ -1,0 +1,236 @@
+"""Every error of the samplers and the rules, word for word: each names the bad value and what was
+expected. A changed message is a changed interface (users match on them), so it fails here first."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from paraminit import InitError, LazyParameterError, Mixture, Rule, apply_rules, mixture_, mixture_parallel_
+from paraminit import require_materialized as require
+
+ones = functools.partial(nn.init.constant_, val=1.0)
+
+
+def tied() -> nn.ModuleDict:
+    model = nn.ModuleDict({"embed": nn.Embedding(5, 4), "head": nn.Linear(4, 5, bias=False)})
+    model["head"].weight = model["embed"].weight
+    return model
+
+
+def three_paths() -> nn.Sequential:
+    shared = nn.Linear(2, 2)
+    return nn.Sequential(shared, shared, shared)
+
+
+def no_write(tensor: torch.Tensor) -> None:
+    pass
+
+
+def divide_by_zero(tensor: torch.Tensor) -> None:
+    tensor.fill_(1 / 0)
+
+
+H16 = torch.float16
+CASES = [
+    (
+        lambda: Rule(nn.Linear),
+        TypeError,
+        "Rule init must fill a tensor in place, got the class torch.nn.modules.linear.Linear; to select "
+        "modules of a type, pass it as module=...",
+    ),
+    (lambda: Rule(3), TypeError, "Rule init must be callable, got 3"),
+    (
+        lambda: Rule(mixture_parallel_),
+        TypeError,
+        "Rule init mixture_parallel_ cannot be called as init(tensor): missing a required argument: "
+        "'seed'. Bind its other arguments first: functools.partial(mixture_parallel_, name=value, ...)",
+    ),
+    (
+        lambda: Rule(nn.init.zeros_, module=int),
+        TypeError,
+        "Rule module must be nn.Module subclass(es), got <class 'int'>",
+    ),
+    (lambda: Rule(nn.init.zeros_, param=1), TypeError, "Rule param must be a pattern string, got 1"),
+    (lambda: Rule(nn.init.zeros_, path=None), TypeError, "Rule path must be a pattern string, got None"),
+    (lambda: apply_rules(torch.zeros(3), []), TypeError, "apply_rules() expects an nn.Module, got Tensor"),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), [], lazy="later"),
+        ValueError,
+        "lazy must be 'defer' or 'error', got 'later'",
+    ),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), ["rule"]),
+        TypeError,
+        "apply_rules() expects Rule objects, got 'rule'",
+    ),
+    (
+        lambda: apply_rules(nn.Sequential(nn.Linear(2, 2)), [Rule(nn.init.zeros_, module=nn.Conv2d)]),
+        ValueError,
+        "rule(s) matched no parameter of Sequential: ['zeros_ on Conv2d']. Check the module type, the "
+        "param and path patterns, or pass allow_unused=True",
+    ),
+    (
+        lambda: apply_rules(
+            tied(), [Rule(nn.init.zeros_, module=nn.Linear), Rule(ones, module=nn.Embedding)]
+        ),
+        ValueError,
+        "parameter 'embed.weight' is tied to 'head.weight' (one tensor), and different rules select its "
+        "names: 'zeros_ on Linear' for 'head.weight', 'constant_(val=1.0) on Embedding' for "
+        "'embed.weight'. Make one rule select them all, or pass allow_conflicts=True to let the first of "
+        "these rules win",
+    ),
+    (
+        lambda: apply_rules(three_paths(), [Rule(ones, path="0"), Rule(nn.init.zeros_, path="2")]),
+        ValueError,
+        "parameter '0.weight' is tied to '1.weight', '2.weight' (one tensor), and different rules select "
+        "its names: \"constant_(val=1.0) on * at '0'\" for '0.weight', \"zeros_ on * at '2'\" for "
+        "'2.weight'. Make one rule select them all, or pass allow_conflicts=True to let the first of "
+        "these rules win",
+    ),
+    (
+        lambda: apply_rules(nn.Sequential(nn.Linear(2, 2), nn.LazyLinear(2)), [Rule(ones)], lazy="error"),
+        LazyParameterError,
+        "parameter '1.weight' of LazyLinear is not materialized yet, so rule 'constant_(val=1.0) on *' "
+        "cannot fill it: run the model on an example input first, or pass lazy='defer'",
+    ),
+    (
+        lambda: apply_rules(nn.Sequential(nn.Linear(2, 2)), [Rule(no_write, path="0", param="bias")]),
+        InitError,
+        "rule \"no_write on *.bias at '0'\" did not write into parameter '0.bias': its version counter "
+        "did not move, so the init returned a new tensor, filled a copy, did nothing, or wrote through "
+        "tensor.data, which hides the write. An init must fill the tensor it is given in place (e.g. "
+        "tensor.uniform_(...) or a torch.nn.init function); drop .data, the init already runs under "
+        "torch.no_grad(); nothing else was changed",
+    ),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), [Rule(ones, param="weight"), Rule(divide_by_zero)]),
+        InitError,
+        "rule 'divide_by_zero on *' failed on parameter 'bias' (ZeroDivisionError: division by zero); "
+        "already changed: ['weight']",
+    ),
+    (
+        lambda: require(nn.LazyLinear(3)),
+        LazyParameterError,
+        "LazyLinear has un-materialized parameters ['weight', 'bias']: run the model on an example input "
+        "(one forward pass) before initializing it",
+    ),
+    (
+        lambda: mixture_(torch.empty(3, dtype=H16), 5.0, 7e4),
+        ValueError,
+        "mixture_() outer=70000.0 is beyond the largest float16 value 65504: the weights would be "
+        "infinite. Keep the bounds within [0, 65504] or use a wider dtype",
+    ),
+    (
+        lambda: mixture_(torch.empty(3, dtype=H16), 0.0, 1e-7),
+        ValueError,
+        "mixture_() outer=1e-07 is below the smallest normal float16 value 6.10352e-05: slab values this "
+        "small lose precision and round to zero. Use larger bounds or a wider dtype",
+    ),
+    (
+        lambda: mixture_(torch.empty(3, dtype=H16), 1000.0, 1000.2),
+        ValueError,
+        "mixture_() inner=1000.0 and outer=1000.2 are the same float16 value 1000: the slabs would have "
+        "no width in float16. Widen the bounds or use a wider dtype",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(3, device="meta"), seed=0),
+        ValueError,
+        "mixture_parallel_() cannot fill a tensor on the meta device: it has no data. Allocate it first "
+        "(e.g. module.to_empty(device=...)); mixture_, like torch.nn.init, leaves meta tensors as they are",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(4, 6).t(), seed=0),
+        ValueError,
+        "mixture_parallel_() needs a contiguous tensor to cut into chunks; got shape (6, 4) with strides "
+        "(1, 6) (call it on .contiguous())",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(4), seed=0, chunk_size=0),
+        ValueError,
+        "chunk_size must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(4), seed=0, workers=0),
+        ValueError,
+        "workers must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(4), seed=1.5),
+        TypeError,
+        "mixture_parallel_() seed must be an integer, got 1.5 (float)",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(4), seed=2**64),
+        ValueError,
+        "mixture_parallel_() seed must be in [-2**63, 2**64), got 18446744073709551616 (the range that "
+        "torch.Generator.manual_seed accepts)",
+    ),
+    (
+        lambda: mixture_parallel_(torch.empty(3, dtype=H16), 5.0, 7e4, seed=0),
+        ValueError,
+        "mixture_parallel_() outer=70000.0 is beyond the largest float16 value 65504: the weights would "
+        "be infinite. Keep the bounds within [0, 65504] or use a wider dtype",
+    ),
+    (
+        lambda: mixture_parallel_(torch.zeros(3, dtype=torch.int32), seed=0),
+        TypeError,
+        "mixture_parallel_() fills floating-point tensors (float16, bfloat16, float32, float64); got "
+        "dtype int32",
+    ),
+    (
+        lambda: mixture_(torch.zeros(3, dtype=torch.int32)),
+        TypeError,
+        "mixture_() fills floating-point tensors (float16, bfloat16, float32, float64); got dtype int32",
+    ),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), [Rule(divide_by_zero)]),
+        InitError,
+        "rule 'divide_by_zero on *' failed on parameter 'weight' (ZeroDivisionError: division by zero); "
+        "nothing else was changed",
+    ),
+    (lambda: Mixture(inner="5"), TypeError, "Mixture inner must be a real number, got '5'"),
+    (lambda: Mixture(outer=math.inf), ValueError, "Mixture outer must be finite, got inf"),
+    (
+        lambda: Mixture(inner=-1.0),
+        ValueError,
+        "Mixture inner must be >= 0 (it is a magnitude), got inner=-1.0",
+    ),
+    (
+        lambda: Mixture(inner=10.0, outer=5.0),
+        ValueError,
+        "Mixture bounds are in the wrong order: expected 0 <= inner < outer, got inner=10.0, outer=5.0",
+    ),
+    (lambda: Mixture(p_zero=1.5), ValueError, "Mixture p_zero is a probability in [0, 1], got p_zero=1.5"),
+]
+
+
+@pytest.mark.parametrize(("call", "kind", "message"), CASES, ids=[f"{i:02d}" for i in range(len(CASES))])
+def test_error_message_word_for_word(call, kind, message):
+    with pytest.raises(kind) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_deferred_error_messages_word_for_word():
+    net = nn.Sequential(nn.LazyLinear(2))
+    apply_rules(net, [Rule(ones, param="weight"), Rule(divide_by_zero, param="bias")])
+    with pytest.raises(InitError) as caught:
+        net(torch.rand(1, 3))
+    assert str(caught.value) == (
+        "rule 'divide_by_zero on *.bias' failed on parameter '0.bias' at the first forward pass "
+        "(ZeroDivisionError: division by zero); it stays pending and runs again at the next forward "
+        "pass; already initialized in this pass: ['0.weight']"
+    )
+    net = nn.Sequential(nn.LazyLinear(2))
+    apply_rules(net, [Rule(no_write, param="bias")])
+    with pytest.raises(InitError) as caught:
+        net(torch.rand(1, 3))
+    assert str(caught.value).startswith(
+        "rule 'no_write on *.bias' did not write into parameter '0.bias' at the first forward pass: "
+    )
+    assert str(caught.value).endswith("; it stays pending and runs again at the next forward pass")
