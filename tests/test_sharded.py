@@ -29,6 +29,7 @@ from paraminit import (
     LazyParameterError,
     Rule,
     apply_counter_rules,
+    apply_rules,
     counter_mixture_,
     counter_normal_,
     counter_uniform_,
@@ -233,3 +234,75 @@ def test_the_page_program_on_two_ranks_equals_one_process(tmp_path):
         "same as one process: True",
     ]
     assert outputs[1][0] == ""  # only rank 0 prints
+
+
+# ------------------------------------------------------------------------------------------------
+# Tied parameters and the plan: the same guarantees as apply_rules
+
+
+def tied_lm() -> nn.Sequential:
+    """An embedding whose weight is also the output layer's weight (weight tying)."""
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 10, bias=False))
+    model[1].weight = model[0].weight
+    return model
+
+
+def test_a_tied_tensor_is_drawn_once_from_the_stream_of_its_first_name():
+    model = tied_lm()
+    calls = []
+
+    def counting(tensor, **kwargs):
+        calls.append(kwargs["stream"])
+        return counter_normal_(tensor, **kwargs)
+
+    counting.counter_sampler = True
+    report = apply_counter_rules(model, [Rule(counting)], seed=3)
+    assert calls == ["0.weight"]
+    assert [(e.name, e.aliases) for e in report.entries] == [("0.weight", ("1.weight",))]
+    assert torch.equal(model[0].weight, counter_normal_(torch.empty(10, 4), seed=3, stream="0.weight"))
+
+
+def test_different_rules_for_the_names_of_one_tied_tensor_are_an_error_before_any_write():
+    model = tied_lm()
+    before = model[0].weight.detach().clone()
+    rules = [Rule(counter_normal_, module=nn.Embedding), Rule(counter_uniform_, module=nn.Linear)]
+    with pytest.raises(ValueError, match=r"'0\.weight' is tied to '1\.weight'"):
+        apply_counter_rules(model, rules, seed=0)
+    assert torch.equal(model[0].weight, before)
+    report = apply_counter_rules(model, rules, seed=0, allow_conflicts=True)
+    assert report.counts() == {"counter_normal_ on Embedding": 1}
+    assert torch.equal(model[0].weight, counter_normal_(torch.empty(10, 4), seed=0, stream="0.weight"))
+
+
+def test_a_meta_parameter_is_refused_before_any_other_parameter_is_written():
+    model = mlp()
+    with torch.device("meta"):
+        model[2] = nn.Linear(5, 2)
+    before = model[0].weight.detach().clone()
+    with pytest.raises(ValueError, match=r"'2\.weight' is on the meta device"):
+        apply_counter_rules(model, RULES, seed=0)
+    assert torch.equal(model[0].weight, before)
+
+
+def test_apply_rules_refuses_a_counter_sampler_without_a_seed_and_names_the_way_out():
+    model = mlp()
+    before = model[0].weight.detach().clone()
+    rules = [Rule(nn.init.zeros_, param="bias"), Rule(counter_normal_, param="weight")]
+    with pytest.raises(TypeError, match=r"counter_normal_ on \*\.weight.*apply_counter_rules"):
+        apply_rules(model, rules)
+    assert torch.equal(model[0].weight, before) and not (model[0].bias == 0).all()
+    seeded = Rule(functools.partial(counter_normal_, seed=1), param="weight")
+    apply_rules(model, [seeded], allow_unused=True)
+    assert torch.equal(model[0].weight, counter_normal_(torch.empty(5, 6), seed=1))
+
+
+def test_a_dtensor_parameter_written_through_its_shard_or_as_a_whole_counts_as_written(mesh):
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    layer.bias = nn.Parameter(distribute_tensor(torch.ones(6), mesh, [Shard(0)]))
+    rules = [Rule(counter_uniform_, param="weight"), Rule(nn.init.zeros_, param="bias")]
+    report = apply_counter_rules(layer, rules, seed=4)  # the shard, then the DTensor itself
+    assert report.names("initialized") == ["weight", "bias"]
+    expected = counter_uniform_(torch.empty(6, 4), seed=4, stream="weight")
+    assert torch.equal(layer.weight.full_tensor(), expected)
+    assert (layer.bias.full_tensor() == 0).all()

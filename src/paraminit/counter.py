@@ -105,7 +105,7 @@ class _Key:
     gamma: int
 
 
-def _check_seed(seed: object, caller: str) -> int:
+def check_seed(seed: object, caller: str) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"{caller}() seed must be an int in [0, 2**64), got {seed!r}")
     if not 0 <= seed < 1 << 64:
@@ -618,7 +618,7 @@ def _prepare(tensor: object, seed: object, stream: object, caller: str) -> int:
         )
     if not isinstance(stream, str):
         raise TypeError(f"{caller}() stream must be a str (e.g. the parameter's name), got {stream!r}")
-    return _check_seed(seed, caller)
+    return check_seed(seed, caller)
 
 
 def _finite(value: object, name: str, caller: str) -> float:

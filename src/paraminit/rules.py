@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ._checks import InitError, LazyParameterError, is_materialized
+from ._dtensor import is_dtensor
 from .deferred import PendingInit, defer
 
 Initializer = Callable[[torch.Tensor], object]
@@ -112,12 +113,29 @@ def _check_init(init: object) -> None:
     except (TypeError, ValueError):  # a builtin without a signature: it is called as init(tensor)
         return
     try:
-        signature.bind(_TENSOR)
+        if _is_counter_sampler(init):  # apply_counter_rules passes the seed (and the stream)
+            signature.bind(_TENSOR, seed=0)
+        else:
+            signature.bind(_TENSOR)
     except TypeError as error:
         raise TypeError(
             f"Rule init {describe_init(init)} cannot be called as init(tensor): {error}. Bind its other "
             f"arguments first: functools.partial({describe_init(init)}, name=value, ...)"
         ) from None
+
+
+def _is_counter_sampler(init: object) -> bool:
+    """Whether `init` is one of the counter-based samplers, or a `functools.partial` of one."""
+    while isinstance(init, functools.partial):
+        init = init.func
+    return bool(getattr(init, "counter_sampler", False))
+
+
+def _lacks_seed(init: object) -> bool:
+    """Whether `init` is a counter sampler whose `seed` is still to be given."""
+    if not _is_counter_sampler(init):
+        return False
+    return "seed" not in (init.keywords if isinstance(init, functools.partial) else {})
 
 
 def describe_init(init: Initializer) -> str:
@@ -225,7 +243,8 @@ def apply_rules(
     has (tied weights, a module reachable by two paths): a rule selects it if it selects any of its
     names. Each init is called once per tensor, under `torch.no_grad()`, and must write into it:
     an init that leaves the tensor's version counter as it was (one that returns a new tensor,
-    fills a copy, or writes through `tensor.data`) raises [InitError][paraminit.InitError].
+    fills a copy, or writes through `tensor.data`) raises [InitError][paraminit.InitError]. (An
+    empty tensor has nothing to write, so any init is accepted for it.)
 
     A parameter of a lazy module (for example `nn.LazyLinear` before its first forward pass) has no
     shape yet. With `lazy="defer"` its rule is kept on the module and run at the module's first
@@ -274,19 +293,15 @@ def apply_rules(
         raise TypeError(f"apply_rules() expects an nn.Module, got {type(model).__name__}")
     if lazy not in ("defer", "error"):
         raise ValueError(f"lazy must be 'defer' or 'error', got {lazy!r}")
-    rules = list(rules)
+    rules = as_rule_list(rules, "apply_rules")
     for rule in rules:
-        if not isinstance(rule, Rule):
-            raise TypeError(f"apply_rules() expects Rule objects, got {rule!r}")
-
-    plan = [_choose(target, rules, allow_conflicts) for target in _targets(model)]
-    used = {index for step in plan for index in step.matched}
-    unused = [rule.label for i, rule in enumerate(rules) if i not in used]
-    if unused and not allow_unused:
-        raise ValueError(
-            f"rule(s) matched no parameter of {type(model).__name__}: {unused}. Check the module "
-            "type, the param and path patterns, or pass allow_unused=True"
-        )
+        if _lacks_seed(rule.init):
+            raise TypeError(
+                f"rule {rule.label!r} uses a counter-based sampler, which needs a seed: pass the rules "
+                "to apply_counter_rules(model, rules, seed=...), which gives each parameter its own "
+                "stream, or bind one with functools.partial(sampler, seed=...)"
+            )
+    plan = plan_rules(model, rules, allow_unused=allow_unused, allow_conflicts=allow_conflicts)
     lazy_steps = [step for step in plan if step.rule is not None and step.lazy]
     if lazy_steps and lazy == "error":
         step = lazy_steps[0]
@@ -313,6 +328,33 @@ def apply_rules(
         for module, param_name in owners.values():
             defer(module, param_name, entry)
     return report
+
+
+def as_rule_list(rules: Iterable[Rule], caller: str) -> list[Rule]:
+    rules = list(rules)
+    for rule in rules:
+        if not isinstance(rule, Rule):
+            raise TypeError(f"{caller}() expects Rule objects, got {rule!r}")
+    return rules
+
+
+def plan_rules(
+    model: nn.Module, rules: list[Rule], *, allow_unused: bool, allow_conflicts: bool
+) -> list[_Step]:
+    """One step per distinct parameter tensor of `model`, in model order, with the rule it gets.
+
+    Raises the errors that need no write to find: a rule that matches nothing (unless
+    `allow_unused`) and different rules for the names of one tied tensor (unless `allow_conflicts`).
+    """
+    plan = [_choose(target, rules, allow_conflicts) for target in _targets(model)]
+    used = {index for step in plan for index in step.matched}
+    unused = [rule.label for i, rule in enumerate(rules) if i not in used]
+    if unused and not allow_unused:
+        raise ValueError(
+            f"rule(s) matched no parameter of {type(model).__name__}: {unused}. Check the module "
+            "type, the param and path patterns, or pass allow_unused=True"
+        )
+    return plan
 
 
 @dataclass(eq=False)
@@ -407,7 +449,7 @@ def call_init(
         raise InitError(
             f"rule {rule.label!r} failed on parameter {name!r}{when} ({type(error).__name__}: {error}){tail}"
         ) from error
-    if version is not None and _version(param) == version:
+    if version is not None and param.numel() and _version(param) == version:
         raise InitError(
             f"rule {rule.label!r} did not write into parameter {name!r}{when}: its version counter did "
             "not move, so the init returned a new tensor, filled a copy, did nothing, or wrote through "
@@ -417,10 +459,16 @@ def call_init(
         )
 
 
-def _version(tensor: torch.Tensor) -> int | None:
-    """The tensor's version counter, or `None` for an inference tensor, which keeps none."""
+def _version(tensor: torch.Tensor) -> tuple[int, ...] | None:
+    """The tensor's version counter, or `None` for an inference tensor, which keeps none.
+
+    A DTensor has two: its own moves when it is written as a DTensor, its local shard's when the
+    shard is written directly (as the counter samplers do). A write moves at least one of them.
+    """
     try:
-        return tensor._version
+        if is_dtensor(tensor):
+            return (tensor._version, tensor.to_local()._version)
+        return (tensor._version,)
     except RuntimeError:
         return None
 

@@ -16,13 +16,15 @@ import ctypes
 import functools
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import torch
 from torch import nn
 
 from ._checks import LazyParameterError, is_materialized
 from ._dtensor import is_dtensor
-from .rules import Initialized, InitReport, Rule, describe_init
+from .counter import check_seed
+from .rules import Initialized, InitReport, Rule, as_rule_list, call_init, describe_init, plan_rules
 
 # Initializers that draw nothing: their result is the same everywhere without a seed.
 _DETERMINISTIC = (nn.init.zeros_, nn.init.ones_, nn.init.constant_)
@@ -63,13 +65,18 @@ def apply_counter_rules(
     *,
     seed: int,
     allow_unused: bool = False,
+    allow_conflicts: bool = False,
     require_all: bool = False,
 ) -> InitReport:
     """Initialize every parameter a rule selects, from counter-based samplers; the first match wins.
 
-    Like [apply_rules][paraminit.apply_rules], with one difference: a counter sampler in a rule is
-    called as `init(param, seed=seed, stream=name)`, where `name` is the parameter's qualified
-    name, so every parameter gets its own stream and the same weights on every device. A
+    Like [apply_rules][paraminit.apply_rules] (it plans and checks everything before the first
+    write, visits a tied tensor once, refuses conflicting rules for its names unless
+    `allow_conflicts`, and raises [InitError][paraminit.InitError] for an init that does not write
+    in place), with one difference: a counter sampler in a rule is called as
+    `init(param, seed=seed, stream=name)`, where `name` is the parameter's qualified name (a tied
+    tensor's first name), so every tensor gets its own stream and the same weights on every
+    device. A
     parameter that is a `DTensor` (FSDP2's `fully_shard`, `distribute_tensor`) has its local shard
     filled from its global offsets: the gathered model equals a single-process init, bit for bit.
 
@@ -80,6 +87,8 @@ def apply_counter_rules(
             `stream`), or `nn.init.zeros_`, `ones_`, `constant_`.
         seed: The model's seed, an integer in `[0, 2**64)`.
         allow_unused: Allow a rule that matches no parameter (by default an error).
+        allow_conflicts: Let the first of several rules that select the names of one tied
+            tensor win (by default an error).
         require_all: Make a parameter that no rule selects an error. After `to_empty`, such a
             parameter holds whatever was in memory.
 
@@ -88,9 +97,11 @@ def apply_counter_rules(
 
     Raises:
         TypeError: a rule's `init` draws from a torch generator.
-        ValueError: a rule matched nothing (unless `allow_unused`), a parameter is untouched
-            with `require_all`, a selected parameter is on the `meta` device, or a rule fixes
-            `seed` or `stream`.
+        ValueError: a rule matched nothing (unless `allow_unused`), rules conflict over a tied
+            tensor (unless `allow_conflicts`), a parameter is untouched with `require_all`, a
+            selected parameter is on the `meta` device, or a rule fixes `seed` or `stream`.
+        InitError: an init raised or did not write in place; the message names the parameters
+            already changed by this call.
         LazyParameterError: a selected parameter is not materialized yet.
 
     Example:
@@ -109,44 +120,33 @@ def apply_counter_rules(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"apply_counter_rules() expects an nn.Module, got {type(model).__name__}")
-    rules = list(rules)
-    for rule in rules:
-        if not isinstance(rule, Rule):
-            raise TypeError(f"apply_counter_rules() expects Rule objects, got {rule!r}")
+    rules = as_rule_list(rules, "apply_counter_rules")
+    check_seed(seed, "apply_counter_rules")
     kinds = [_kind(rule) for rule in rules]
-
-    report = InitReport()
-    used: set[int] = set()
-    with torch.no_grad():
-        for path, module in model.named_modules():
-            for param_name, param in module.named_parameters(recurse=False):
-                name = f"{path}.{param_name}" if path else param_name
-                index = next((i for i, r in enumerate(rules) if r.matches(path, module, param_name)), None)
-                if index is None:
-                    shape = tuple(param.shape) if is_materialized(param) else None
-                    report.entries.append(Initialized(name, shape, None, "untouched"))
-                    continue
-                used.add(index)
-                rule = rules[index]
-                _check_fillable(param, name, rule)
-                if kinds[index] == "counter":
-                    rule.init(param, seed=seed, stream=name)
-                else:
-                    rule.init(param)
-                report.entries.append(Initialized(name, tuple(param.shape), rule.label, "initialized"))
-
-    unused = [rule.label for i, rule in enumerate(rules) if i not in used]
-    if unused and not allow_unused:
-        raise ValueError(
-            f"rule(s) matched no parameter of {type(model).__name__}: {unused}. Check the module "
-            "type, the param and path patterns, or pass allow_unused=True"
-        )
-    untouched = report.names("untouched")
+    plan = plan_rules(model, rules, allow_unused=allow_unused, allow_conflicts=allow_conflicts)
+    untouched = [step.target.name for step in plan if step.rule is None]
     if untouched and require_all:
         raise ValueError(
             f"no rule selects {untouched}: after to_empty() they hold uninitialized memory. Add a "
             "rule for them, or pass require_all=False if they are set elsewhere"
         )
+    for step in plan:  # every check before the first write
+        if step.rule is not None:
+            _check_fillable(step.target.param, step.target.name, step.rule)
+
+    changed: list[str] = []
+    report = InitReport()
+    for step in plan:
+        target, rule = step.target, step.rule
+        if rule is not None:
+            if kinds[rules.index(rule)] == "counter":
+                # The stream is the tensor's first name: a tied tensor is drawn once.
+                rule = replace(rule, init=functools.partial(rule.init, seed=seed, stream=target.name))
+            call_init(rule, target.param, target.name, changed)
+            changed.append(target.name)
+        status = "untouched" if rule is None else "initialized"
+        shape = tuple(target.param.shape) if is_materialized(target.param) else None
+        report.entries.append(Initialized(target.name, shape, rule and rule.label, status, target.aliases))
     return report
 
 
