@@ -200,3 +200,28 @@ def test_pending_inits_of_a_model_without_deferred_rules_is_empty():
     assert pending_inits(nn.Linear(2, 2)) == {}
     with pytest.raises(TypeError, match=r"pending_inits\(\) expects an nn\.Module, got int"):
         pending_inits(3)
+
+
+def test_a_parameter_assigned_before_the_first_forward_wins_over_the_deferred_rule():
+    net = lazy_net()
+    apply_rules(net, [Rule(ones, param="weight"), Rule(nn.init.zeros_, param="bias")])
+    mine, my_bias = nn.Parameter(torch.full((3, 4), 7.0)), nn.Parameter(torch.full((3,), 5.0))
+    net[0].weight, net[0].bias = mine, my_bias  # set by hand after the rules: the later write wins
+    net(torch.rand(2, 4))
+    assert net[0].weight is mine and all_equal(net[0].weight, 7) and all_equal(net[0].bias, 5)
+    assert all_equal(net[2].weight, 1) and all_equal(net[2].bias, 0)  # the other rules still ran
+    assert pending_inits(net) == {}
+
+
+@pytest.mark.parametrize("move", ["to(float64)", "deepcopy", "pickle"])
+def test_moving_copying_or_pickling_a_lazy_model_does_not_count_as_replacing_its_parameters(move):
+    net = lazy_net()
+    apply_rules(net, [Rule(ones, param="weight")])
+    if move == "to(float64)":
+        net = net.to(torch.float64)
+    elif move == "deepcopy":
+        net = copy.deepcopy(net)
+    else:
+        net = pickle.loads(pickle.dumps(net))
+    net(torch.rand(2, 4, dtype=net[0].weight.dtype))
+    assert all_equal(net[0].weight, 1) and all_equal(net[2].weight, 1)

@@ -6,7 +6,9 @@ before it has seen input). It records the rule on the module that owns the param
 (`PendingInit` objects in a `DeferredInits` attribute) served by two module-level hooks: a forward
 pre-hook, registered after the lazy module's own, which runs the pending rules once the shapes are
 known and before the forward computes; and a `load_state_dict` pre-hook, which cancels the pending
-rule of every parameter that a checkpoint supplies (a loaded value wins, as on an eager model).
+rule of every parameter that a checkpoint supplies (a loaded value wins, as on an eager model). A
+parameter replaced by another one before the first forward (`module.weight = nn.Parameter(...)`)
+keeps the new one too: on an eager model, the later write wins.
 
 Because the state lives on the module and the hooks are ordinary functions, `copy.deepcopy` gives
 the copy its own pending rules, and pickling (`pickle`, `torch.save`) keeps them, provided each
@@ -40,6 +42,9 @@ class PendingInit:
 
     name: str
     rule: Rule
+    param: nn.Parameter
+    """The lazy parameter the rule is for. Materializing keeps the object (it changes its class in
+    place), so a module that holds another object by the time it runs was given a new parameter."""
     done: bool = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -55,7 +60,9 @@ class PendingInit:
         return self.__dict__
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PendingInit:
-        twin = PendingInit(self.name, copy.deepcopy(self.rule, memo), self.done)
+        twin = PendingInit(
+            self.name, copy.deepcopy(self.rule, memo), copy.deepcopy(self.param, memo), self.done
+        )
         memo[id(self)] = twin
         return twin
 
@@ -105,6 +112,8 @@ def _run(module: nn.Module, param_name: str, entry: PendingInit, done: list[str]
     from .rules import call_init
 
     param = getattr(module, param_name)
+    if param is not entry.param:  # replaced after apply_rules (e.g. set by hand): the later write wins
+        return
     if not is_materialized(param):
         raise LazyParameterError(
             f"parameter {entry.name!r} was still not materialized when {type(module).__name__}'s "

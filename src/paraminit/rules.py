@@ -323,7 +323,7 @@ def apply_rules(
             Initialized(target.name, _shape(target.param), rule and rule.label, status, target.aliases)
         )
     for step in lazy_steps:  # registered last: a failed eager init above leaves no pending rule
-        entry = PendingInit(step.target.name, step.rule)
+        entry = PendingInit(step.target.name, step.rule, step.target.param)
         owners = {id(module): (module, param_name) for _, module, param_name in reversed(step.target.names)}
         for module, param_name in owners.values():
             defer(module, param_name, entry)
