@@ -63,7 +63,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
+# Session scope: under pytest-xdist the browser tests share a worker (xdist_group) but may be
+# interleaved with other modules' tests, which would tear module-scoped fixtures down and redo them.
+@pytest.fixture(scope="session")
 def site(built_site: Path) -> Iterator[str]:
     """The strictly built site served on 127.0.0.1; yields its base URL (no trailing /)."""
     handler = functools.partial(_QuietHandler, directory=str(built_site))
@@ -78,7 +80,7 @@ def site(built_site: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pages(built_site: Path) -> list[str]:
     """Every HTML page of the built site, as URL paths: new pages are covered without a list here."""
     found = []
@@ -257,7 +259,7 @@ def _screenshot(page, width: int, path: str) -> Path:
     return shot
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def survey(browser, site, pages) -> dict[str, dict[str, dict]]:
     """Every page in every view, opened once: {view: {page: what was seen}, "visit": requests}."""
     if not AXE.is_file():
