@@ -247,6 +247,11 @@ def _slug(path: str) -> str:
     return path.strip("/").replace("/", "_").removesuffix(".html") or "index"
 
 
+# The stylesheet lets the browser skip laying out math far down a page (content-visibility: auto);
+# the checks look at every element as the reader will see it once scrolled there.
+LAID_OUT = ".md-typeset * { content-visibility: visible !important; }"
+
+
 def _settle(page) -> None:
     """Wait until the page has laid itself out again (the theme reacts to a resize in a frame)."""
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))")
@@ -270,6 +275,7 @@ def survey(browser, site, pages) -> dict[str, dict[str, dict]]:
     try:
         for path in pages:
             page = visit.goto(path, wait_until="load")
+            page.add_style_tag(content=LAID_OUT)
             page.add_script_tag(path=str(AXE))
             seen["1280-light"][path] = {
                 "scheme": page.evaluate(scheme),
@@ -441,6 +447,10 @@ def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(visit):
     assert rendered.count("with probability") == 3
     assert "U(5,10)" in rendered and "U(−10,−5)" in rendered
     assert "\\begin" not in rendered and "\\text" not in rendered
+    # Scrolled to, the formula is laid out and its fonts are fetched (not before: see site.css).
+    mixture.scroll_into_view_if_needed()
+    _settle(page)
+    page.evaluate("document.fonts.ready.then(() => true)")
     box = mixture.bounding_box()
     assert box is not None and box["height"] > 40, f"the cases formula is not laid out: {box}"
     # A brace that reads like a brace needs KaTeX's own fonts, served from the site.
