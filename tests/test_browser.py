@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from snippets_check import sections
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = Path(os.environ.get("PARAMINIT_CHROMIUM", "/usr/bin/chromium"))
@@ -63,7 +63,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-# Session scope: under pytest-xdist the browser tests share a worker (xdist_group) but may be
+# Session scope: under pytest-xdist (--dist loadfile) the browser tests share a worker but may be
 # interleaved with other modules' tests, which would tear module-scoped fixtures down and redo them.
 @pytest.fixture(scope="session")
 def site(built_site: Path) -> Iterator[str]:
