@@ -175,7 +175,7 @@ AXE_RUN = """async (rules) => {
 }"""
 
 # Code blocks whose content is wider than their box: the reader would have to scroll.
-OVERFLOWING_CODE = """() => [...document.querySelectorAll('.md-content pre > code')]
+OVERFLOWING_CODE = """() => [...document.querySelectorAll('.md-content :is(pre>code, pre:not(:has(>code)))')]
     .filter(c => c.scrollWidth > c.clientWidth + 1)
     .map(c => {
         const widest = c.textContent.split('\\n').reduce((a, l) => l.length > a.length ? l : a, '');
@@ -191,7 +191,7 @@ SCROLLERS = """() => [...document.querySelectorAll('.md-content *')]
         what: el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : ''),
         focusable: el.tabIndex >= 0 || !!el.querySelector('a[href], button, input, [tabindex="0"]'),
         named: el.hasAttribute('aria-label') || el.hasAttribute('aria-labelledby'),
-        isCode: el.matches('pre > code'),
+        isCode: el.matches('pre > code, pre'),
     }))"""
 
 IMAGES = """() => [...document.querySelectorAll('.md-content img')].map(img => ({

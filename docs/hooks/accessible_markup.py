@@ -5,6 +5,7 @@ After each page is rendered:
 - Every code block's scroll container (`<pre><code>`) can be reached by keyboard and has a name:
   `tabindex="0"`, `role="group"` and `aria-label="Code block N"`, in the HTML itself, not added by
   a script. (The theme's script removes the `tabindex` again from a block that does not scroll.)
+  A `<pre>` without `<code>` (a notebook's output, say) scrolls itself and gets the same.
   Display formulas, which scroll sideways on a narrow screen, get `tabindex="0"` the same way.
 - The `#>` lines that show what a block prints are marked as output (Pygments' `go` token class)
   instead of comments, so that the stylesheet can tell them apart from comments at a glance.
@@ -24,6 +25,8 @@ import re
 log = logging.getLogger("mkdocs.hooks.accessible_markup")
 
 CODE = re.compile(r"<pre>(<span></span>)?<code>")
+# A <pre> that scrolls itself, with no <code> inside (a notebook's cells and outputs, for example).
+BARE_PRE = re.compile(r"<pre((?:\s[^>]*)?)>(?!(?:<span></span>)?<code[\s>])")
 OUTPUT_LINE = re.compile(r'<span class="c1">(#&gt;(?: [^<]*)?)</span>')
 DISPLAY_MATH = re.compile(r'<div class="arithmatex">')
 SEARCH_DIALOG = '<div class="md-search" data-md-component="search" role="dialog">'
@@ -37,7 +40,16 @@ NAMED_DIALOG = SEARCH_DIALOG.replace('role="dialog"', 'role="dialog" aria-label=
 def name_code_blocks(html: str) -> str:
     counter = iter(range(1, 10**6))
     attributes = 'tabindex="0" role="group" aria-label="Code block {}"'
-    return CODE.sub(lambda m: f"<pre>{m[1] or ''}<code {attributes.format(next(counter))}>", html)
+    html = CODE.sub(lambda m: f"<pre>{m[1] or ''}<code {attributes.format(next(counter))}>", html)
+    texts = iter(range(1, 10**6))
+    return BARE_PRE.sub(
+        lambda m: (
+            m[0]
+            if "tabindex" in m[1]
+            else f'<pre{m[1]} tabindex="0" role="group" aria-label="Text block {next(texts)}">'
+        ),
+        html,
+    )
 
 
 def mark_output_lines(html: str) -> str:

@@ -1,8 +1,9 @@
 // Small behaviours the theme leaves out. No math here: formulas are typeset when the site is built.
 
 // What scrolls sideways on a narrow screen stays reachable by keyboard while it does, as the theme
-// does for code blocks: display formulas (tabindex="0" set in the HTML at build time) and the
-// theme's wrappers around wide tables (added by its script, so named here). Elements that fit lose
+// does for code blocks: display formulas and <pre> blocks without <code> (tabindex="0" set in the
+// HTML at build time) and the theme's wrappers around wide tables (added by its script, so named
+// here). Elements that fit lose
 // the tabindex, so that they are not extra tab stops.
 document$.subscribe(() => {
   if (!("ResizeObserver" in window)) return;
@@ -10,7 +11,7 @@ document$.subscribe(() => {
     wrap.setAttribute("role", "group");
     wrap.setAttribute("aria-label", `Table ${index + 1}`);
   });
-  const scrollers = document.querySelectorAll("div.arithmatex, .md-typeset__scrollwrap");
+  const scrollers = document.querySelectorAll("div.arithmatex, pre[tabindex], .md-typeset__scrollwrap");
   const observer = new ResizeObserver((entries) => {
     // Read every size first, then write: no layout is forced in between.
     const wide = entries.map((entry) => entry.target.scrollWidth > entry.target.clientWidth);
