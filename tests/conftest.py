@@ -92,6 +92,32 @@ def built_site(tmp_path_factory) -> Path:
     return out
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests run last: they read what the browser job recorded in the meantime."""
+    items.sort(key=lambda item: item.path.name == "test_browser.py")  # a stable sort: order kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def browser_checks_in_the_background(request) -> Iterator[None]:
+    """Build the site and start the browser checks in a background thread as the run begins.
+
+    Chromium then works through every page while the library's tests use the processor; the
+    browser tests, last in the run, read what it recorded. Only when this run has browser tests,
+    and not under pytest-xdist (there each worker would start its own browser: the browser tests
+    then run the checks when they need them).
+    """
+    browser_items = [item for item in request.session.items if item.path.name == "test_browser.py"]
+    if not browser_items or os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    module = browser_items[0].module
+    module.JOB = module.BrowserJob(request.getfixturevalue("built_site")).start()
+    try:
+        yield
+    finally:
+        module.JOB.result()  # Chromium is closed before the run ends, whatever the tests did
+
+
 class _LogRecords(logging.Handler):
     """Keeps the build's warnings and errors, to show why a strict build failed."""
 

@@ -5,8 +5,13 @@ Chromium starts once per run and visits every page of the built site (pages are 
 not listed here): at 1280 px in the light and the dark palette, and at 390 px. Each visit records
 what the tests below check: axe-core finds nothing serious, code fits its box, nothing scrolls the
 page sideways, what does scroll is reachable by keyboard, formulas are typeset, figures load and
-read well on either background. Screenshots of every page at both widths are saved under
-test-artifacts/screenshots/ (git-ignored; PARAMINIT_ARTIFACTS moves it).
+read well on either background; then the copy button, the search box and the math are tried.
+Screenshots of every page at both widths are saved under test-artifacts/screenshots/ (git-ignored;
+PARAMINIT_ARTIFACTS moves it).
+
+All of that is one job, `run_in_browser`, which tests/conftest.py starts in a background thread as
+the test run begins: the browser works while the library's tests use the processor, and the tests
+below only read what it recorded (they wait for it, and run last).
 
 Chromium comes from PARAMINIT_CHROMIUM (default /usr/bin/chromium), driven by the Python playwright
 package; no browser is downloaded. Without it these tests are skipped with a reason, unless
@@ -20,8 +25,9 @@ import http.server
 import json
 import os
 import re
+import sys
 import threading
-from collections.abc import Iterator
+import traceback
 from pathlib import Path
 
 import pytest
@@ -63,49 +69,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-# Session scope: under pytest-xdist (--dist loadfile) the browser tests share a worker but may be
-# interleaved with other modules' tests, which would tear module-scoped fixtures down and redo them.
-@pytest.fixture(scope="session")
-def site(built_site: Path) -> Iterator[str]:
-    """The strictly built site served on 127.0.0.1; yields its base URL (no trailing /)."""
-    handler = functools.partial(_QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def pages(built_site: Path) -> list[str]:
+def site_pages(site_dir: Path) -> list[str]:
     """Every HTML page of the built site, as URL paths: new pages are covered without a list here."""
     found = []
-    for html in sorted(built_site.rglob("*.html")):
-        rel = html.relative_to(built_site).as_posix()
+    for html in sorted(site_dir.rglob("*.html")):
+        rel = html.relative_to(site_dir).as_posix()
         found.append("/" + (rel.removesuffix("index.html") if rel.endswith("index.html") else rel))
-    assert CHAPTER in found and len(found) >= 4, found
     return found
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium, started once for the whole run."""
-    if not CHROMIUM.exists():
-        _missing_browser(f"{CHROMIUM} is not installed (apt-get install chromium, or set PARAMINIT_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing_browser("the playwright package is not installed (pip install playwright)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Visit:
@@ -151,15 +121,6 @@ class Visit:
 
     def close(self):
         self.context.close()
-
-
-@pytest.fixture
-def visit(browser, site):
-    v = Visit(browser, site)
-    try:
-        yield v
-    finally:
-        v.close()
 
 
 # ---- one visit of every page in every view, recording what the tests check ----------------------
@@ -265,11 +226,8 @@ def _screenshot(page, width: int, path: str) -> Path:
     return shot
 
 
-@pytest.fixture(scope="session")
-def survey(browser, site, pages) -> dict[str, dict[str, dict]]:
+def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
     """Every page in every view, opened once: {view: {page: what was seen}, "visit": requests}."""
-    if not AXE.is_file():
-        pytest.fail(f"{AXE} is missing: run `npm ci` (make test does)", pytrace=False)
     seen: dict[str, dict] = {view: {} for view in VIEWS}
     visit = Visit(browser, site, **DESKTOP)
     scheme = "document.body.dataset.mdColorScheme"
@@ -321,6 +279,260 @@ def survey(browser, site, pages) -> dict[str, dict[str, dict]]:
     finally:
         visit.close()
     return seen
+
+
+# ---- what the browser tries besides looking: math, the copy button, search ------------------------
+
+
+def check_math(browser, site: str) -> dict:
+    visit = Visit(browser, site)
+    try:
+        page = visit.goto(CHAPTER, wait_until="load")
+        mixture = page.locator(".arithmatex .katex-display").filter(has_text="with probability").first
+        record = {
+            "formulas": page.locator(".arithmatex .katex").count(),
+            "errors_rendered": page.locator(".katex-error").count(),
+            "math_scripts": page.locator("script[src*='katex'], script[src*='mathjax']").count(),
+            # Text of each formula once KaTeX's output is removed: the TeX source, if any is left.
+            "leftovers": page.evaluate(
+                """() => [...document.querySelectorAll('.arithmatex')].map(el => {
+                    const copy = el.cloneNode(true);
+                    copy.querySelectorAll('.katex, .katex-display').forEach(k => k.remove());
+                    return copy.textContent.trim();
+                }).filter(t => t.length > 0)"""
+            ),
+            "article": page.locator("article").inner_text(),
+            "mixture": mixture.locator(".katex-html").text_content(),
+        }
+        # Scrolled to, the formula is laid out and its fonts are fetched (not before: see site.css).
+        mixture.scroll_into_view_if_needed()
+        _settle(page)
+        page.evaluate("document.fonts.ready.then(() => true)")
+        record["box"] = mixture.bounding_box()
+        record["fonts"] = [u for u in visit.requests if "/assets/katex/fonts/" in u]
+        record["katex_main_loaded"] = page.evaluate("document.fonts.check('16px KaTeX_Main')")
+        record["problems"] = visit.errors + visit.failed
+        return record
+    finally:
+        visit.close()
+
+
+def check_search_box(browser, site: str) -> dict:
+    """Open the search box and type: it loads its index and a worker on first use."""
+    visit = Visit(browser, site)
+    try:
+        page = visit.goto("/")
+        page.keyboard.press("/")
+        page.keyboard.type("xavier")
+        page.wait_for_load_state("networkidle")
+        return {
+            "requests": visit.requests,
+            "outside": [u for u in visit.requests if not visit.is_local(u)],
+            "blocked": visit.blocked,
+            "problems": visit.errors + visit.failed,
+        }
+    finally:
+        visit.close()
+
+
+def check_copy_button(browser, site: str) -> dict:
+    visit = Visit(browser, site)
+    try:
+        page = visit.goto(CHAPTER, wait_until="load")
+        block = page.locator("article .highlight").first
+        block.hover()
+        button = block.locator('button.md-code__button[data-md-type="copy"]')
+        record = {"buttons": button.count(), "shown": block.locator("code").inner_text()}
+        page.evaluate("navigator.clipboard.writeText('')")
+        button.click()
+        page.wait_for_function("async () => (await navigator.clipboard.readText()).length > 0")
+        record["copied"] = page.evaluate("navigator.clipboard.readText()")
+        record["problems"] = visit.errors
+        return record
+    finally:
+        visit.close()
+
+
+def search(page, query: str) -> list[str]:
+    """Type `query` into the search box; the locations of the results once they stop changing."""
+    if not page.locator("#__search").is_checked():
+        page.keyboard.press("/")
+    box = page.locator(".md-search__input")
+    box.fill("")
+    box.type(query)
+    page.wait_for_function(
+        """q => document.querySelector('.md-search__input').value === q &&
+                /matching|No matching/.test(document.querySelector('.md-search-result__meta').textContent)""",
+        arg=query,
+    )
+    previous = None
+    for _ in range(20):  # results arrive from a worker: wait until two reads 150 ms apart agree
+        links = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.href)")
+        if links == previous:
+            return links
+        previous = links
+        page.wait_for_timeout(150)
+    return previous
+
+
+FIXTURE_DOCS = [
+    {
+        "location": "fixture/kaiming/",
+        "title": "Kaiming",
+        "text": "<p>The init of Kaiming He and others (2015).</p>",
+    },
+    {"location": "fixture/glorot/", "title": "Xavier", "text": "<p>Xavier (Glorot) uniform weights.</p>"},
+    {"location": "fixture/decoy/", "title": "Decoy", "text": "<p>Here the helpful hero helps.</p>"},
+]
+
+
+def check_search_configuration(browser, site: str, site_dir: Path) -> dict[str, set[str]]:
+    """The site's own search configuration on a small fixture index: what each name finds."""
+    index = json.loads((site_dir / "search" / "search_index.json").read_text())
+    fixture = json.dumps({"config": index["config"], "docs": FIXTURE_DOCS})
+    visit = Visit(browser, site)
+    try:
+        visit.context.route(
+            "**/search/search_index.json",
+            lambda route: route.fulfill(status=200, content_type="application/json", body=fixture),
+        )
+        page = visit.goto("/")
+        return {
+            query: {u.split("/fixture/")[-1] for u in search(page, query)}
+            for query in ("Glorot", "Kaiming", "He")
+        }
+    finally:
+        visit.close()
+
+
+def check_search_of_the_site(browser, site: str, site_dir: Path) -> dict[str, dict]:
+    """For each name: the pages of the site that name it, and the pages search finds for it."""
+    docs = json.loads((site_dir / "search" / "search_index.json").read_text())["docs"]
+    visit = Visit(browser, site)
+    try:
+        page = visit.goto("/")
+        found = {}
+        for word in ("Glorot", "Kaiming", "He"):
+            naming = {
+                d["location"].split("#")[0] for d in docs if re.search(rf"\b{word}\b", d["title"] + d["text"])
+            }
+            results = search(page, word) if naming else []
+            found[word] = {
+                "naming": naming,
+                "found": {u.split(site + "/")[-1].split("#")[0] for u in results},
+            }
+        return found
+    finally:
+        visit.close()
+
+
+# ---- the job: everything above, once, with one Chromium ------------------------------------------
+
+
+def _attempt(check, *args):
+    """A check's record, or the traceback it raised: one broken check does not hide the others."""
+    try:
+        return {"record": check(*args)}
+    except Exception:
+        return {"error": traceback.format_exc()}
+
+
+def run_in_browser(site_dir: Path) -> dict:
+    """Serve the built site, start Chromium once and run every browser check; what each recorded."""
+    if not CHROMIUM.exists():
+        return {
+            "missing": f"{CHROMIUM} is not installed (apt-get install chromium, or set PARAMINIT_CHROMIUM)"
+        }
+    if not AXE.is_file():
+        return {"missing": f"{AXE} is missing: run `npm ci` (make test does)"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"missing": "the playwright package is not installed (pip install playwright)"}
+    handler = functools.partial(_QuietHandler, directory=str(site_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{server.server_address[1]}"
+    pages = site_pages(site_dir)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            try:
+                return {
+                    "pages": pages,
+                    "survey": _attempt(look_at_every_page, browser, site, pages),
+                    "math": _attempt(check_math, browser, site),
+                    "search_box": _attempt(check_search_box, browser, site),
+                    "copy": _attempt(check_copy_button, browser, site),
+                    "search_configuration": _attempt(check_search_configuration, browser, site, site_dir),
+                    "search_site": _attempt(check_search_of_the_site, browser, site, site_dir),
+                }
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class BrowserJob:
+    """`run_in_browser` in a background thread, started as the test run begins (tests/conftest.py)."""
+
+    def __init__(self, site_dir: Path):
+        self.site_dir = site_dir
+        self.outcome: dict | None = None
+        self.thread = threading.Thread(target=self._run, name="browser-checks", daemon=True)
+
+    def start(self) -> BrowserJob:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        sys.settrace(None)  # not traced by coverage: this thread tests the site, not the library
+        try:
+            self.outcome = run_in_browser(self.site_dir)
+        except BaseException:
+            self.outcome = {"crashed": traceback.format_exc()}
+
+    def result(self, timeout: float = 600) -> dict:
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            return {"crashed": f"the browser checks did not finish within {timeout} s"}
+        return self.outcome or {"crashed": "the browser checks recorded nothing"}
+
+
+JOB: BrowserJob | None = None  # started by tests/conftest.py as the test run begins
+
+
+@pytest.fixture(scope="session")
+def browser_results(built_site: Path) -> dict:
+    """What the browser job recorded: from the background thread if one was started, else now."""
+    outcome = JOB.result() if JOB is not None else run_in_browser(built_site)
+    if "missing" in outcome:
+        _missing_browser(outcome["missing"])
+    if "crashed" in outcome:
+        pytest.fail(f"the browser checks crashed:\n{outcome['crashed']}", pytrace=False)
+    return outcome
+
+
+def _record(browser_results, name: str):
+    part = browser_results[name]
+    if "error" in part:
+        pytest.fail(f"the {name} check raised:\n{part['error']}", pytrace=False)
+    return part["record"]
+
+
+@pytest.fixture(scope="session")
+def survey(browser_results) -> dict:
+    return _record(browser_results, "survey")
+
+
+@pytest.fixture(scope="session")
+def pages(browser_results) -> list[str]:
+    assert CHAPTER in browser_results["pages"] and len(browser_results["pages"]) >= 4
+    return browser_results["pages"]
+
+
+# ---- the tests: each reads what the job recorded ----------------------------------------------------
 
 
 def _pages(survey, view):
@@ -430,39 +642,21 @@ def test_output_lines_are_told_apart_from_comments_in_both_palettes(survey):
         assert max(abs(x - y) for x, y in zip(out, comment, strict=True)) > 85, f"{view}: {style}"
 
 
-def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(visit):
-    page = visit.goto(CHAPTER, wait_until="load")
-    assert page.locator(".arithmatex .katex").count() >= 5
-    assert page.locator(".katex-error").count() == 0
-    assert page.locator("script[src*='katex'], script[src*='mathjax']").count() == 0
-    # Nothing of the TeX source is left as text next to KaTeX's output.
-    leftovers = page.evaluate(
-        """() => [...document.querySelectorAll('.arithmatex')].map(el => {
-            const copy = el.cloneNode(true);
-            copy.querySelectorAll('.katex, .katex-display').forEach(k => k.remove());
-            return copy.textContent.trim();
-        }).filter(t => t.length > 0)"""
-    )
-    assert leftovers == [], f"math left as raw TeX: {leftovers}"
-    assert "\\begin{cases}" not in page.locator("article").inner_text()
-
+def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(browser_results):
+    math = _record(browser_results, "math")
+    assert math["formulas"] >= 5 and math["errors_rendered"] == 0 and math["math_scripts"] == 0
+    assert math["leftovers"] == [], f"math left as raw TeX: {math['leftovers']}"
+    assert "\\begin{cases}" not in math["article"]
     # The mixture's display formula: laid out by KaTeX's CSS, as glyphs, not left as TeX source.
-    mixture = page.locator(".arithmatex .katex-display").filter(has_text="with probability").first
-    rendered = mixture.locator(".katex-html").text_content().replace("\xa0", " ").replace("\u200b", "")
+    rendered = math["mixture"].replace("\xa0", " ").replace("\u200b", "")
     assert rendered.count("with probability") == 3
     assert "U(5,10)" in rendered and "U(−10,−5)" in rendered
     assert "\\begin" not in rendered and "\\text" not in rendered
-    # Scrolled to, the formula is laid out and its fonts are fetched (not before: see site.css).
-    mixture.scroll_into_view_if_needed()
-    _settle(page)
-    page.evaluate("document.fonts.ready.then(() => true)")
-    box = mixture.bounding_box()
+    box = math["box"]
     assert box is not None and box["height"] > 40, f"the cases formula is not laid out: {box}"
     # A brace that reads like a brace needs KaTeX's own fonts, served from the site.
-    fonts = [u for u in visit.requests if "/assets/katex/fonts/" in u]
-    assert fonts and all(u.endswith(".woff2") for u in fonts), fonts
-    assert page.evaluate("document.fonts.check('16px KaTeX_Main')")
-    assert visit.errors == [] and visit.failed == []
+    assert math["fonts"] and all(u.endswith(".woff2") for u in math["fonts"]), math["fonts"]
+    assert math["katex_main_loaded"] and math["problems"] == [], math["problems"]
 
 
 def test_screenshots_of_every_page_at_both_widths_are_saved(survey, pages):
@@ -472,104 +666,40 @@ def test_screenshots_of_every_page_at_both_widths_are_saved(survey, pages):
             assert shot.is_file() and shot.stat().st_size > 5_000, shot
 
 
-def test_no_request_leaves_localhost(survey, visit, pages):
+def test_no_request_leaves_localhost(survey, browser_results):
     record = survey["visit"]  # every page, at both widths, in both palettes
     assert record["outside"] == [] and record["blocked"] == [], f"requests to other hosts: {record}"
     assert record["failed"] == [] and record["errors"] == [], record
-    # The search box loads its index and a worker on first use: open it too.
-    page = visit.goto("/")
-    page.keyboard.press("/")
-    page.keyboard.type("xavier")
-    page.wait_for_load_state("networkidle")
-    assert any(u.endswith("/search/search_index.json") for u in visit.requests)
-    assert [u for u in visit.requests if not visit.is_local(u)] == []
-    assert visit.blocked == [] and visit.failed == [] and visit.errors == []
+    search_box = _record(browser_results, "search_box")
+    assert any(u.endswith("/search/search_index.json") for u in search_box["requests"])
+    assert search_box["outside"] == [] and search_box["blocked"] == [] and search_box["problems"] == []
 
 
-def test_copy_button_copies_the_tested_code(visit):
+def test_copy_button_copies_the_tested_code(browser_results):
     expected = next(s for s in sections(ROOT / "snippets" / "chapter.py") if s.name == "network").code
-    page = visit.goto(CHAPTER, wait_until="load")
-    block = page.locator("article .highlight").first
-    block.hover()
-    button = block.locator('button.md-code__button[data-md-type="copy"]')
-    assert button.count() == 1, "the first code block has no copy button"
-    page.evaluate("navigator.clipboard.writeText('')")
-    button.click()
-    page.wait_for_function("async () => (await navigator.clipboard.readText()).length > 0")
-    copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.rstrip() == expected.rstrip()
-    # The copied code is what the page shows, too.
-    assert block.locator("code").inner_text().rstrip() == expected.rstrip()
-    assert visit.errors == []
+    copy = _record(browser_results, "copy")
+    assert copy["buttons"] == 1, "the first code block has no copy button"
+    assert copy["copied"].rstrip() == expected.rstrip()
+    assert copy["shown"].rstrip() == expected.rstrip()  # the copied code is what the page shows, too
+    assert copy["problems"] == []
 
 
-# ---- search ----------------------------------------------------------------------------------------
-
-
-def search(page, query: str) -> list[str]:
-    """Type `query` into the search box; the locations of the results once they stop changing."""
-    if not page.locator("#__search").is_checked():
-        page.keyboard.press("/")
-    box = page.locator(".md-search__input")
-    box.fill("")
-    box.type(query)
-    page.wait_for_function(
-        """q => document.querySelector('.md-search__input').value === q &&
-                /matching|No matching/.test(document.querySelector('.md-search-result__meta').textContent)""",
-        arg=query,
-    )
-    previous = None
-    for _ in range(20):  # results arrive from a worker: wait until two reads 150 ms apart agree
-        links = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.href)")
-        if links == previous:
-            return links
-        previous = links
-        page.wait_for_timeout(150)
-    return previous
-
-
-FIXTURE_DOCS = [
-    {
-        "location": "fixture/kaiming/",
-        "title": "Kaiming",
-        "text": "<p>The init of Kaiming He and others (2015).</p>",
-    },
-    {"location": "fixture/glorot/", "title": "Xavier", "text": "<p>Xavier (Glorot) uniform weights.</p>"},
-    {"location": "fixture/decoy/", "title": "Decoy", "text": "<p>Here the helpful hero helps.</p>"},
-]
-
-
-def test_search_configuration_finds_glorot_kaiming_and_he(visit, built_site):
+def test_search_configuration_finds_glorot_kaiming_and_he(browser_results):
     # The site's own search configuration, on a small fixture index: the names must be found whatever
     # the pages say today, "He" as a word (not only as the start of "help"), "Glorot" in parentheses.
-    index = json.loads((built_site / "search" / "search_index.json").read_text())
-    fixture = json.dumps({"config": index["config"], "docs": FIXTURE_DOCS})
-    visit.context.route(
-        "**/search/search_index.json",
-        lambda route: route.fulfill(status=200, content_type="application/json", body=fixture),
-    )
-    page = visit.goto("/")
-    found = {
-        query: {u.split("/fixture/")[-1] for u in search(page, query)}
-        for query in ("Glorot", "Kaiming", "He")
-    }
+    found = _record(browser_results, "search_configuration")
     assert "glorot/" in found["Glorot"], found
     assert "kaiming/" in found["Kaiming"], found
     assert "kaiming/" in found["He"], found
 
 
-def test_search_finds_every_page_that_names_glorot_kaiming_or_he(visit, built_site):
-    docs = json.loads((built_site / "search" / "search_index.json").read_text())["docs"]
-    page = visit.goto("/")
+def test_search_finds_every_page_that_names_glorot_kaiming_or_he(browser_results):
     problems = []
-    for word in ("Glorot", "Kaiming", "He"):
-        naming = {
-            d["location"].split("#")[0] for d in docs if re.search(rf"\b{word}\b", d["text"] + d["title"])
-        }
-        if not naming:
+    for word, record in _record(browser_results, "search_site").items():
+        if not record["naming"]:
             problems.append(f"no page names {word!r}")
-            continue
-        found = {u.split(visit.site + "/")[-1].split("#")[0] for u in search(page, word)}
-        if not naming <= found:
-            problems.append(f"{word!r}: pages naming it {sorted(naming)}, search found {sorted(found)}")
+        elif not record["naming"] <= record["found"]:
+            problems.append(
+                f"{word!r}: pages naming it {sorted(record['naming'])}, found {sorted(record['found'])}"
+            )
     assert not problems, "\n".join(problems)
