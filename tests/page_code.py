@@ -8,6 +8,7 @@ line and say which file and section it comes from.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ FENCE = re.compile(
 )
 
 
+@functools.cache
 def snippet_config() -> dict:
     """The pymdownx.snippets options from mkdocs.yml, with base paths made absolute."""
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
@@ -37,7 +39,7 @@ def snippet_config() -> dict:
 def expand_snippets(text: str) -> str:
     """Markdown text with every `--8<--` include replaced by what the site shows."""
     md = markdown.Markdown(
-        extensions=["pymdownx.snippets"], extension_configs={"pymdownx.snippets": snippet_config()}
+        extensions=["pymdownx.snippets"], extension_configs={"pymdownx.snippets": dict(snippet_config())}
     )
     return "\n".join(md.preprocessors["snippet"].run(text.split("\n")))
 
@@ -63,7 +65,8 @@ class ShownBlock:
         return f"{self.page.relative_to(ROOT)}, block {self.index}"
 
 
-def shown_blocks(page: Path) -> list[ShownBlock]:
+@functools.cache
+def shown_blocks(page: Path) -> tuple[ShownBlock, ...]:
     """Every fenced code block of a Markdown page as a reader sees it, includes expanded."""
     blocks = []
     for index, fence in enumerate(FENCE.finditer(page.read_text()), start=1):
@@ -79,4 +82,4 @@ def shown_blocks(page: Path) -> list[ShownBlock]:
             else:
                 lines.append(ShownLine(str(page.relative_to(ROOT)), raw))
         blocks.append(ShownBlock(page, index, language, tuple(lines)))
-    return blocks
+    return tuple(blocks)
