@@ -96,12 +96,17 @@ class Visit:
         )
         # Nothing may leave the machine: abort every request to another host before it is sent.
         self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15_000)
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page = self.new_page()
+
+    def new_page(self):
+        """A tab in this context, its requests, failures and errors recorded with the others."""
+        page = self.context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        return page
 
     def _route(self, route):
         url = route.request.url
@@ -114,10 +119,11 @@ class Visit:
     def is_local(self, url: str) -> bool:
         return url.startswith((f"{self.site}/", "data:", "blob:"))
 
-    def goto(self, path: str, wait_until: str = "networkidle"):
-        self.page.goto(self.site + path, wait_until=wait_until)
-        self.page.evaluate("document.fonts.ready.then(() => true)")
-        return self.page
+    def goto(self, path: str, wait_until: str = "networkidle", page=None):
+        page = page or self.page
+        page.goto(self.site + path, wait_until=wait_until)
+        page.evaluate("document.fonts.ready.then(() => true)")
+        return page
 
     def close(self):
         self.context.close()
@@ -284,7 +290,8 @@ def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
 # ---- what the browser tries besides looking: math, the copy button, search ------------------------
 
 
-def check_math(browser, site: str) -> dict:
+def check_chapter(browser, site: str) -> dict:
+    """The chapter page: its math, then its first code block's copy button."""
     visit = Visit(browser, site)
     try:
         page = visit.goto(CHAPTER, wait_until="load")
@@ -312,43 +319,18 @@ def check_math(browser, site: str) -> dict:
         record["fonts"] = [u for u in visit.requests if "/assets/katex/fonts/" in u]
         record["katex_main_loaded"] = page.evaluate("document.fonts.check('16px KaTeX_Main')")
         record["problems"] = visit.errors + visit.failed
-        return record
-    finally:
-        visit.close()
 
-
-def check_search_box(browser, site: str) -> dict:
-    """Open the search box and type: it loads its index and a worker on first use."""
-    visit = Visit(browser, site)
-    try:
-        page = visit.goto("/")
-        page.keyboard.press("/")
-        page.keyboard.type("xavier")
-        page.wait_for_load_state("networkidle")
-        return {
-            "requests": visit.requests,
-            "outside": [u for u in visit.requests if not visit.is_local(u)],
-            "blocked": visit.blocked,
-            "problems": visit.errors + visit.failed,
-        }
-    finally:
-        visit.close()
-
-
-def check_copy_button(browser, site: str) -> dict:
-    visit = Visit(browser, site)
-    try:
-        page = visit.goto(CHAPTER, wait_until="load")
+        page.evaluate("window.scrollTo(0, 0)")
         block = page.locator("article .highlight").first
         block.hover()
         button = block.locator('button.md-code__button[data-md-type="copy"]')
-        record = {"buttons": button.count(), "shown": block.locator("code").inner_text()}
+        copy = {"buttons": button.count(), "shown": block.locator("code").inner_text()}
         page.evaluate("navigator.clipboard.writeText('')")
         button.click()
         page.wait_for_function("async () => (await navigator.clipboard.readText()).length > 0")
-        record["copied"] = page.evaluate("navigator.clipboard.readText()")
-        record["problems"] = visit.errors
-        return record
+        copy["copied"] = page.evaluate("navigator.clipboard.readText()")
+        copy["problems"] = visit.errors
+        return {"math": record, "copy": copy}
     finally:
         visit.close()
 
@@ -366,12 +348,12 @@ def search(page, query: str) -> list[str]:
         arg=query,
     )
     previous = None
-    for _ in range(20):  # results arrive from a worker: wait until two reads 150 ms apart agree
+    for _ in range(30):  # results arrive from a worker: wait until two reads 100 ms apart agree
         links = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.href)")
         if links == previous:
             return links
         previous = links
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(100)
     return previous
 
 
@@ -406,12 +388,23 @@ def check_search_configuration(browser, site: str, site_dir: Path) -> dict[str, 
 
 
 def check_search_of_the_site(browser, site: str, site_dir: Path) -> dict[str, dict]:
-    """For each name: the pages of the site that name it, and the pages search finds for it."""
+    """For each name: the pages of the site that name it, and the pages search finds for it; and
+    what the search box loads on first use (its index and a worker), from where."""
     docs = json.loads((site_dir / "search" / "search_index.json").read_text())["docs"]
     visit = Visit(browser, site)
     try:
-        page = visit.goto("/")
-        found = {}
+        page = visit.goto("/", wait_until="load")
+        page.keyboard.press("/")
+        page.keyboard.type("xavier")
+        page.wait_for_load_state("networkidle")
+        found = {
+            "search box": {
+                "requests": list(visit.requests),
+                "outside": [u for u in visit.requests if not visit.is_local(u)],
+                "blocked": visit.blocked,
+                "problems": visit.errors + visit.failed,
+            }
+        }
         for word in ("Glorot", "Kaiming", "He"):
             naming = {
                 d["location"].split("#")[0] for d in docs if re.search(rf"\b{word}\b", d["title"] + d["text"])
@@ -461,9 +454,7 @@ def run_in_browser(site_dir: Path) -> dict:
                 return {
                     "pages": pages,
                     "survey": _attempt(look_at_every_page, browser, site, pages),
-                    "math": _attempt(check_math, browser, site),
-                    "search_box": _attempt(check_search_box, browser, site),
-                    "copy": _attempt(check_copy_button, browser, site),
+                    "chapter": _attempt(check_chapter, browser, site),
                     "search_configuration": _attempt(check_search_configuration, browser, site, site_dir),
                     "search_site": _attempt(check_search_of_the_site, browser, site, site_dir),
                 }
@@ -643,7 +634,7 @@ def test_output_lines_are_told_apart_from_comments_in_both_palettes(survey):
 
 
 def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(browser_results):
-    math = _record(browser_results, "math")
+    math = _record(browser_results, "chapter")["math"]
     assert math["formulas"] >= 5 and math["errors_rendered"] == 0 and math["math_scripts"] == 0
     assert math["leftovers"] == [], f"math left as raw TeX: {math['leftovers']}"
     assert "\\begin{cases}" not in math["article"]
@@ -670,14 +661,14 @@ def test_no_request_leaves_localhost(survey, browser_results):
     record = survey["visit"]  # every page, at both widths, in both palettes
     assert record["outside"] == [] and record["blocked"] == [], f"requests to other hosts: {record}"
     assert record["failed"] == [] and record["errors"] == [], record
-    search_box = _record(browser_results, "search_box")
+    search_box = _record(browser_results, "search_site")["search box"]
     assert any(u.endswith("/search/search_index.json") for u in search_box["requests"])
     assert search_box["outside"] == [] and search_box["blocked"] == [] and search_box["problems"] == []
 
 
 def test_copy_button_copies_the_tested_code(browser_results):
     expected = next(s for s in sections(ROOT / "snippets" / "chapter.py") if s.name == "network").code
-    copy = _record(browser_results, "copy")
+    copy = _record(browser_results, "chapter")["copy"]
     assert copy["buttons"] == 1, "the first code block has no copy button"
     assert copy["copied"].rstrip() == expected.rstrip()
     assert copy["shown"].rstrip() == expected.rstrip()  # the copied code is what the page shows, too
@@ -696,6 +687,8 @@ def test_search_configuration_finds_glorot_kaiming_and_he(browser_results):
 def test_search_finds_every_page_that_names_glorot_kaiming_or_he(browser_results):
     problems = []
     for word, record in _record(browser_results, "search_site").items():
+        if word == "search box":
+            continue
         if not record["naming"]:
             problems.append(f"no page names {word!r}")
         elif not record["naming"] <= record["found"]:
