@@ -1,6 +1,7 @@
 # One entry point for people and CI. Each target creates .venv on first use and installs what it needs.
 #   make serve   build and serve the site on http://127.0.0.1:8000
 #   make test    lint, build the site strictly, run every test (pages, snippets, library, browser)
+#   make check-site  the Nu HTML checker and a link check (CSS included) on the built site
 #   make bench   the speed and memory benchmark of the initializers (on demand, not in `test`)
 #   make test-cuda  every test, page block and snippet on CUDA, with the interpreter in PYTHON (no
 #                   venv, no pip index; DEVICE=cpu for a dry run); writes a record to docs/verified/
@@ -13,7 +14,11 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test test-pages bench mutation lint format outputs clean test-cuda
+# The site's Node.js tools (KaTeX, which typesets the math at build time; axe-core, the Nu HTML
+# checker, Lighthouse), pinned in package-lock.json.
+NODE_MODULES := node_modules/.package-lock.json
+
+.PHONY: serve build test pytest test-pages check-site bench mutation lint format outputs clean test-cuda
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,16 +32,30 @@ $(VENV)/.test-installed: $(VENV)/.docs-installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $@
 
-serve: $(VENV)/.docs-installed
+$(NODE_MODULES): package.json package-lock.json
+	CHROMEDRIVER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund
+	touch $@
+
+# Served and built with the same packages as the tests, so what you see is what is tested (and
+# README's page-only test command works afterwards).
+serve: $(VENV)/.test-installed $(NODE_MODULES)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
-build: $(VENV)/.docs-installed
+build: $(VENV)/.test-installed $(NODE_MODULES)
 	$(BIN)/mkdocs build --strict
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed $(NODE_MODULES)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory pytest
+
+# The pytest run of `make test` (scripts/time-tests.sh times exactly this command).
+pytest: $(VENV)/.test-installed $(NODE_MODULES)
 	$(BIN)/python -m pytest --cov --cov-report=term
+
+# Valid HTML and no broken link or anchor, CSS included, on a fresh strict build (needs Java).
+check-site: $(VENV)/.test-installed $(NODE_MODULES)
+	$(BIN)/python scripts/check_site.py
 
 # Only the code blocks of the pages (the command a reader runs).
 test-pages: $(VENV)/.test-installed
@@ -73,4 +92,4 @@ format: $(VENV)/.test-installed
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) site .coverage .pytest_cache .hypothesis .ruff_cache mutants
+	rm -rf $(VENV) node_modules site .coverage .pytest_cache .hypothesis .ruff_cache test-artifacts mutants

@@ -12,39 +12,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import markdown
 import pytest
 import torch
-import yaml
 from hypothesis import settings
 from markdown_it import MarkdownIt
+from page_code import expand_snippets  # tests/, on sys.path through pyproject's `pythonpath`
 
 from paraminit import get_device
 
 ROOT = Path(__file__).parent
+# `pytester` runs a whole pytest session in-process (tests/test_device.py), cheaper than a subprocess.
+pytest_plugins = ["pytester"]
 
 # Property tests draw the same examples on every run, so a failure is reproducible from the log.
 settings.register_profile("paraminit", derandomize=True, deadline=None)
 settings.load_profile("paraminit")
-
-
-def snippet_config() -> dict:
-    """The pymdownx.snippets options from mkdocs.yml, with base paths made absolute."""
-    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    for entry in config["markdown_extensions"]:
-        if isinstance(entry, dict) and "pymdownx.snippets" in entry:
-            options = dict(entry["pymdownx.snippets"] or {})
-            options["base_path"] = [str(ROOT / p) for p in options.get("base_path", ["."])]
-            return options
-    raise LookupError("mkdocs.yml does not configure pymdownx.snippets")
-
-
-def expand_snippets(text: str) -> str:
-    """Markdown text with every `--8<--` include replaced by what the site shows."""
-    md = markdown.Markdown(
-        extensions=["pymdownx.snippets"], extension_configs={"pymdownx.snippets": snippet_config()}
-    )
-    return "\n".join(md.preprocessors["snippet"].run(text.split("\n")))
 
 
 BLOCK_HEADER = re.compile(r"^(\s*)(?:!!!|\?\?\?\+?)\s")

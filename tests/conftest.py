@@ -2,28 +2,128 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-import subprocess
-import sys
+import shutil
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).parents[1]
 
 
+def build_site(out: Path) -> None:
+    """`mkdocs build --strict` into `out`, in this process (torch and the rest are already imported).
+
+    The same steps as the `mkdocs build` command: load the config (strict, from mkdocs.yml), start
+    the plugins, build, stop them. Any warning fails the build (mkdocs raises Abort).
+    """
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the snippet includes' base_path (".") is relative to the working directory
+    try:
+        config = load_config(str(ROOT / "mkdocs.yml"), strict=True, site_dir=str(out))
+        config.plugins.on_startup(command="build", dirty=False)
+        try:
+            build(config)
+        finally:
+            config.plugins.on_shutdown()
+    finally:
+        os.chdir(cwd)
+
+
+@contextlib.contextmanager
+def coverage_paused() -> Iterator[None]:
+    """Stop coverage measurement for a while, as pytest-cov's `no_cover` marker does.
+
+    Building the site is not a test of the library, and tracing its million Python calls (Markdown,
+    Jinja) made the build about half as slow again.
+    """
+    try:
+        import coverage
+
+        cov = coverage.Coverage.current()
+    except ImportError:
+        cov = None
+    if cov is not None:
+        cov.stop()
+    try:
+        yield
+    finally:
+        if cov is not None:
+            cov.start()
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """The site, built once per run with `mkdocs build --strict` (any warning fails it)."""
-    out = tmp_path_factory.mktemp("site")
-    build = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if build.returncode != 0:
-        pytest.fail(f"mkdocs build --strict failed:\n{build.stdout[-2000:]}\n{build.stderr[-4000:]}")
+    """The site, built once per test run with `mkdocs build --strict` (any warning fails it).
+
+    Under pytest-xdist the workers share one build: the first to get here builds it under a file
+    lock, the others wait and reuse it (or its failure).
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's base folder, common to all workers
+    out, failed, done = shared / "site", shared / "site.failed", shared / "site.done"
+    with FileLock(str(shared / "site.lock")):
+        if not done.exists() and not failed.exists():
+            os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+            records = _LogRecords()
+            logging.getLogger("mkdocs").addHandler(records)
+            try:
+                with coverage_paused():
+                    build_site(out)
+                done.touch()
+            except BaseException as error:  # SystemExit and mkdocs.exceptions.Abort included
+                shutil.rmtree(out, ignore_errors=True)
+                failed.write_text(
+                    "".join(traceback.format_exception_only(type(error), error)) + "\n".join(records.lines)
+                )
+            finally:
+                logging.getLogger("mkdocs").removeHandler(records)
+    if failed.exists():
+        pytest.fail(f"mkdocs build --strict failed:\n{failed.read_text()[-6000:]}", pytrace=False)
     return out
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests run last: they read what the browser job recorded in the meantime."""
+    items.sort(key=lambda item: item.path.name == "test_browser.py")  # a stable sort: order kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def browser_checks_in_the_background(request) -> Iterator[None]:
+    """Build the site and start the browser checks in a background thread as the run begins.
+
+    Chromium then works through every page while the library's tests use the processor; the
+    browser tests, last in the run, read what it recorded. Only when this run has browser tests,
+    and not under pytest-xdist (there each worker would start its own browser: the browser tests
+    then run the checks when they need them).
+    """
+    browser_items = [item for item in request.session.items if item.path.name == "test_browser.py"]
+    if not browser_items or os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    module = browser_items[0].module
+    module.JOB = module.BrowserJob(request.getfixturevalue("built_site")).start()
+    try:
+        yield
+    finally:
+        module.JOB.result()  # Chromium is closed before the run ends, whatever the tests did
+
+
+class _LogRecords(logging.Handler):
+    """Keeps the build's warnings and errors, to show why a strict build failed."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname}: {record.getMessage()}")

@@ -1,9 +1,20 @@
-"""The built site in a real browser: math is typeset offline, nothing is fetched from another host,
-and the copy button copies exactly the code the tests run.
+"""The built site in a real browser, on every page, in both palettes, on a desktop and a phone.
 
-The site is built once per module with `mkdocs build --strict` and served on 127.0.0.1. Headless
-Chromium comes from the system (/usr/bin/chromium), driven by the Python playwright package; no
-browser is downloaded. Without them these tests are skipped with a reason, unless
+The site is built once per run (the shared `built_site` fixture) and served on 127.0.0.1; headless
+Chromium starts once per run and visits every page of the built site (pages are found in the build,
+not listed here): at 1280 px in the light and the dark palette, and at 390 px. Each visit records
+what the tests below check: axe-core finds nothing serious, code fits its box, nothing scrolls the
+page sideways, what does scroll is reachable by keyboard, formulas are typeset, figures load and
+read well on either background; then the copy button, the search box and the math are tried.
+Screenshots of every page at both widths are saved under test-artifacts/screenshots/ (git-ignored;
+PARAMINIT_ARTIFACTS moves it).
+
+All of that is one job, `run_in_browser`, which tests/conftest.py starts in a background thread as
+the test run begins: the browser works while the library's tests use the processor, and the tests
+below only read what it recorded (they wait for it, and run last).
+
+Chromium comes from PARAMINIT_CHROMIUM (default /usr/bin/chromium), driven by the Python playwright
+package; no browser is downloaded. Without it these tests are skipped with a reason, unless
 PARAMINIT_REQUIRE_BROWSER=1 (as in CI), where a missing browser is a failure.
 """
 
@@ -11,9 +22,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
+import re
+import sys
 import threading
-from collections.abc import Iterator
+import traceback
 from pathlib import Path
 
 import pytest
@@ -22,7 +36,7 @@ from snippets_check import sections
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("PARAMINIT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -32,8 +46,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ["/", "/parameter-initialization/", "/library/", "/reference/"]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(os.environ.get("PARAMINIT_ARTIFACTS", ROOT / "test-artifacts"))
 CHAPTER = "/parameter-initialization/"
+# Each page is opened once, at 1280 px in the light palette; then the same page is narrowed to a
+# phone's 390 px, widened again and switched to the dark palette with the theme's own toggle. The
+# palettes differ in colours only (the same HTML, other CSS variables): axe runs all its rules in
+# the light palette and, in the dark one, the rules that depend on colour.
+VIEWS = ("1280-light", "390-light", "1280-dark")
+DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+COLOUR_RULES = ["color-contrast", "link-in-text-block"]
 
 
 def _missing_browser(reason: str) -> None:
@@ -47,56 +69,44 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site(built_site: Path) -> Iterator[str]:
-    """The strictly built site served on 127.0.0.1; yields its base URL (no trailing /)."""
-    handler = functools.partial(_QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        _missing_browser(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing_browser("the playwright package is not installed (pip install playwright)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def site_pages(site_dir: Path) -> list[str]:
+    """Every HTML page of the built site, as URL paths: new pages are covered without a list here."""
+    found = []
+    for html in sorted(site_dir.rglob("*.html")):
+        rel = html.relative_to(site_dir).as_posix()
+        found.append("/" + (rel.removesuffix("index.html") if rel.endswith("index.html") else rel))
+    return found
 
 
 class Visit:
-    """A page in a fresh context that can reach only the local site, recording what happens."""
+    """A browser context that can reach only the local site, recording what happens."""
 
-    def __init__(self, browser, site: str):
+    def __init__(self, browser, site: str, width: int = 1280, height: int = 900, scheme: str = "default"):
         self.site = site
         self.requests: list[str] = []
         self.blocked: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": width, "height": height})
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
+        # Material keeps the reader's palette in localStorage (key "<scope path>.__palette").
+        palette = {"index": 0 if scheme == "default" else 1, "color": {"scheme": scheme}}
+        self.context.add_init_script(
+            f"localStorage.setItem('/.__palette', {json.dumps(json.dumps(palette))})"
+        )
         # Nothing may leave the machine: abort every request to another host before it is sent.
         self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(10_000)
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page = self.new_page()
+
+    def new_page(self):
+        """A tab in this context, its requests, failures and errors recorded with the others."""
+        page = self.context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
+        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        return page
 
     def _route(self, route):
         url = route.request.url
@@ -109,99 +119,580 @@ class Visit:
     def is_local(self, url: str) -> bool:
         return url.startswith((f"{self.site}/", "data:", "blob:"))
 
-    def goto(self, path: str):
-        self.page.goto(self.site + path, wait_until="networkidle")
-        return self.page
+    def goto(self, path: str, wait_until: str = "networkidle", page=None):
+        page = page or self.page
+        page.goto(self.site + path, wait_until=wait_until)
+        page.evaluate("document.fonts.ready.then(() => true)")
+        return page
 
     def close(self):
         self.context.close()
 
 
-@pytest.fixture
-def visit(browser, site):
-    v = Visit(browser, site)
+# ---- one visit of every page in every view, recording what the tests check ----------------------
+
+AXE_RUN = """async ([only, skip]) => {
+    const options = {resultTypes: ['violations']};
+    if (only) options.runOnly = {type: 'rule', values: only};
+    if (skip) options.rules = Object.fromEntries(skip.map(id => [id, {enabled: false}]));
+    const result = await axe.run(document, options);
+    return result.violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.length} element(s): ` +
+                  v.nodes.slice(0, 4).map(n => n.target.join(' ')).join(' | '));
+}"""
+
+# Code blocks whose content is wider than their box: the reader would have to scroll.
+OVERFLOWING_CODE = """() => [...document.querySelectorAll('.md-content :is(pre>code, pre:not(:has(>code)))')]
+    .filter(c => c.scrollWidth > c.clientWidth + 1)
+    .map(c => {
+        const widest = c.textContent.split('\\n').reduce((a, l) => l.length > a.length ? l : a, '');
+        return `${c.getAttribute("aria-label")}: ${c.scrollWidth}px of content in ${c.clientWidth}px, ` +
+               `widest line: ${widest}`;
+    })"""
+
+# Everything in the content that scrolls sideways, and whether the keyboard can reach it.
+SCROLLERS = """() => [...document.querySelectorAll('.md-content *')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1 &&
+                  ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
+    .map(el => ({
+        what: el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : ''),
+        focusable: el.tabIndex >= 0 || !!el.querySelector('a[href], button, input, [tabindex="0"]'),
+        named: el.hasAttribute('aria-label') || el.hasAttribute('aria-labelledby'),
+        isCode: el.matches('pre > code, pre'),
+    }))"""
+
+IMAGES = """() => [...document.querySelectorAll('.md-content img')].map(img => ({
+    src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
+    loaded: img.complete && img.naturalWidth > 0,
+    visible: img.getBoundingClientRect().width > 0,
+}))"""
+
+# For each visible figure: the share of its pixels, drawn over the page's own background, that
+# stand out from that background by a contrast of 3:1 or more. A figure that reads well has some
+# (its lines, bars and labels) but not most: a white box on the dark page stands out everywhere.
+FIGURE_CONTRAST = """async () => {
+    const lum = (r, g, b) => [r, g, b].map(v => v / 255)
+        .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+        .reduce((acc, v, i) => acc + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const bg = getComputedStyle(document.body).backgroundColor.match(/\\d+/g).map(Number);
+    const bgLum = lum(...bg);
+    const out = [];
+    for (const img of document.querySelectorAll('.md-content img')) {
+        if (img.getBoundingClientRect().width === 0) continue;
+        await img.decode().catch(() => {});
+        const w = 400, h = Math.max(1, Math.round(img.naturalHeight * w / img.naturalWidth));
+        const canvas = Object.assign(document.createElement('canvas'), {width: w, height: h});
+        const ctx = canvas.getContext('2d');
+        ctx.fillStyle = `rgb(${bg.join(',')})`;
+        ctx.fillRect(0, 0, w, h);
+        ctx.drawImage(img, 0, 0, w, h);
+        const data = ctx.getImageData(0, 0, w, h).data;
+        let standing = 0;
+        for (let i = 0; i < data.length; i += 4) {
+            const l = lum(data[i], data[i + 1], data[i + 2]);
+            if ((Math.max(l, bgLum) + 0.05) / (Math.min(l, bgLum) + 0.05) >= 3) standing++;
+        }
+        out.push({src: img.getAttribute('src'), share: standing / (w * h)});
+    }
+    return out;
+}"""
+
+# The colours of a `#>` output line and of a comment, and the background of their code block.
+OUTPUT_STYLE = """() => {
+    const out = document.querySelector('.highlight .go');
+    const comment = [...document.querySelectorAll('.highlight .c1')][0];
+    if (!out || !comment) return null;
+    const style = el => getComputedStyle(el);
+    let bg = out, bgColor;
+    while (bg && (bgColor = style(bg).backgroundColor).endsWith(', 0)') ) bg = bg.parentElement;
+    return {out: style(out).color, outStyle: style(out).fontStyle, comment: style(comment).color,
+            commentStyle: style(comment).fontStyle, background: bgColor};
+}"""
+
+
+def _slug(path: str) -> str:
+    return path.strip("/").replace("/", "_").removesuffix(".html") or "index"
+
+
+# The stylesheet lets the browser skip laying out math far down a page (content-visibility: auto);
+# the checks look at every element as the reader will see it once scrolled there.
+LAID_OUT = ".md-typeset * { content-visibility: visible !important; }"
+
+
+def _settle(page) -> None:
+    """Wait until the page has laid itself out again (the theme reacts to a resize in a frame)."""
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))")
+
+
+def _screenshot(page, width: int, path: str) -> Path:
+    shot = ARTIFACTS / "screenshots" / str(width) / f"{_slug(path)}.jpeg"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=80)
+    return shot
+
+
+def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
+    """Every page in every view, opened once: {view: {page: what was seen}, "visit": requests}."""
+    seen: dict[str, dict] = {view: {} for view in VIEWS}
+    visit = Visit(browser, site, **DESKTOP)
+    scheme = "document.body.dataset.mdColorScheme"
     try:
-        yield v
+        for path in pages:
+            page = visit.goto(path, wait_until="load")
+            page.add_script_tag(path=str(AXE))
+            _settle(page)  # the theme's and site.js's resize observers have run
+            # Every rule on the page as loaded; the colour rules once every element is laid out (axe
+            # cannot see the colours of what the browser has not drawn yet).
+            as_loaded = page.evaluate(AXE_RUN, [None, COLOUR_RULES])
+            page.add_style_tag(content=LAID_OUT)
+            seen["1280-light"][path] = {
+                "scheme": page.evaluate(scheme),
+                "axe": as_loaded + page.evaluate(AXE_RUN, [COLOUR_RULES, None]),
+                "images": page.evaluate(IMAGES),
+                "figures": page.evaluate(FIGURE_CONTRAST),
+                "output_style": page.evaluate(OUTPUT_STYLE),
+                "overflowing_code": page.evaluate(OVERFLOWING_CODE),
+                "screenshot": _screenshot(page, 1280, path),
+            }
+            page.set_viewport_size(PHONE)
+            _settle(page)
+            seen["390-light"][path] = {
+                "scheme": page.evaluate(scheme),
+                "page_width": page.evaluate(
+                    "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+                ),
+                "scrollers": page.evaluate(SCROLLERS),
+                "screenshot": _screenshot(page, 390, path),
+            }
+            page.set_viewport_size(DESKTOP)
+            page.click('label[for="__palette_1"]')  # the theme's "Switch to dark mode" button
+            page.wait_for_function(f"{scheme} === 'slate'")
+            _settle(page)
+            seen["1280-dark"][path] = {
+                "scheme": page.evaluate(scheme),
+                "axe": page.evaluate(AXE_RUN, [COLOUR_RULES, None]),
+                "images": page.evaluate(IMAGES),
+                "figures": page.evaluate(FIGURE_CONTRAST),
+                "output_style": page.evaluate(OUTPUT_STYLE),
+            }
+        seen["visit"] = {
+            "outside": [u for u in visit.requests if not visit.is_local(u)],
+            "blocked": visit.blocked,
+            "failed": visit.failed,
+            "errors": visit.errors,
+        }
     finally:
-        v.close()
+        visit.close()
+    return seen
 
 
-def wait_for_math(page) -> None:
-    page.wait_for_selector(".arithmatex .katex", state="attached", timeout=10_000)
+# ---- what the browser tries besides looking: math, the copy button, search ------------------------
 
 
-# Text of each .arithmatex element left once KaTeX's output is removed: raw TeX, if any survives.
-RAW_TEX_JS = """() => [...document.querySelectorAll('.arithmatex')].map(el => {
-    const copy = el.cloneNode(true);
-    copy.querySelectorAll('.katex, .katex-display').forEach(k => k.remove());
-    return copy.textContent.trim();
-}).filter(t => t.length > 0)"""
+def check_chapter(browser, site: str) -> dict:
+    """The chapter page: its math, then its first code block's copy button."""
+    visit = Visit(browser, site)
+    try:
+        page = visit.goto(CHAPTER, wait_until="load")
+        mixture = page.locator(".arithmatex .katex-display").filter(has_text="with probability").first
+        record = {
+            "formulas": page.locator(".arithmatex .katex").count(),
+            "errors_rendered": page.locator(".katex-error").count(),
+            "math_scripts": page.locator("script[src*='katex'], script[src*='mathjax']").count(),
+            # Text of each formula once KaTeX's output is removed: the TeX source, if any is left.
+            "leftovers": page.evaluate(
+                """() => [...document.querySelectorAll('.arithmatex')].map(el => {
+                    const copy = el.cloneNode(true);
+                    copy.querySelectorAll('.katex, .katex-display').forEach(k => k.remove());
+                    return copy.textContent.trim();
+                }).filter(t => t.length > 0)"""
+            ),
+            "article": page.locator("article").inner_text(),
+            "mixture": mixture.locator(".katex-html").text_content(),
+        }
+        # Scrolled to, the formula is laid out and its fonts are fetched (not before: see site.css).
+        mixture.scroll_into_view_if_needed()
+        _settle(page)
+        page.evaluate("document.fonts.ready.then(() => true)")
+        record["box"] = mixture.bounding_box()
+        record["fonts"] = [u for u in visit.requests if "/assets/katex/fonts/" in u]
+        record["katex_main_loaded"] = page.evaluate("document.fonts.check('16px KaTeX_Main')")
+        record["problems"] = visit.errors + visit.failed
+
+        page.evaluate("window.scrollTo(0, 0)")
+        block = page.locator("article .highlight").first
+        block.hover()
+        button = block.locator('button.md-code__button[data-md-type="copy"]')
+        copy = {"buttons": button.count(), "shown": block.locator("code").inner_text()}
+        page.evaluate("navigator.clipboard.writeText('')")
+        button.click()
+        page.wait_for_function("async () => (await navigator.clipboard.readText()).length > 0")
+        copy["copied"] = page.evaluate("navigator.clipboard.readText()")
+        copy["problems"] = visit.errors
+        return {"math": record, "copy": copy}
+    finally:
+        visit.close()
 
 
-def test_math_is_typeset_offline(visit, tmp_path):
-    page = visit.goto(CHAPTER)
-    wait_for_math(page)
-    assert page.locator(".arithmatex").count() >= 5
-    assert page.locator(".katex-error").count() == 0
-
-    # Every formula was typeset: none is left as raw TeX, and KaTeX reported no error.
-    leftovers = page.evaluate(RAW_TEX_JS)
-    assert leftovers == [], f"math left as raw TeX: {leftovers}"
-    assert "\\begin{cases}" not in page.locator("article").inner_text()
-    assert visit.errors == []
-    assert visit.failed == []
-
-    # The mixture's display formula is rendered by KaTeX, as glyphs, not left as TeX source.
-    displays = page.locator(".arithmatex .katex-display")
-    assert displays.count() >= 1
-    mixture = displays.filter(has_text="with probability").first
-    # KaTeX's HTML output: no-break spaces inside \text{}, zero-width spaces between cells.
-    rendered = mixture.locator(".katex-html").text_content()
-    rendered = rendered.replace("\xa0", " ").replace("\u200b", "")
-    assert rendered.count("with probability") == 3
-    assert "U(5,10)" in rendered and "U(−10,−5)" in rendered
-    assert "\\begin" not in rendered and "\\text" not in rendered
-    box = mixture.bounding_box()
-    assert box is not None and box["height"] > 40, f"the cases formula is not laid out: {box}"
-    # A brace that reads like a brace needs KaTeX's own fonts, served from the site.
-    page.evaluate("document.fonts.ready.then(() => true)")
-    fonts = [u for u in visit.requests if "/assets/katex/fonts/" in u]
-    assert fonts, "no KaTeX font was loaded"
-
-    mixture.scroll_into_view_if_needed()
-    page.screenshot(path=str(tmp_path / "mixture.png"))
-    mixture.screenshot(path=str(tmp_path / "mixture-formula.png"))
+def search(page, query: str) -> list[str]:
+    """Type `query` into the search box; the locations of the results once they stop changing."""
+    if not page.locator("#__search").is_checked():
+        page.keyboard.press("/")
+    box = page.locator(".md-search__input")
+    box.fill("")
+    box.type(query)
+    page.wait_for_function(
+        """q => document.querySelector('.md-search__input').value === q &&
+                /matching|No matching/.test(document.querySelector('.md-search-result__meta').textContent)""",
+        arg=query,
+    )
+    previous = None
+    for _ in range(30):  # results arrive from a worker: wait until two reads 100 ms apart agree
+        links = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.href)")
+        if links == previous:
+            return links
+        previous = links
+        page.wait_for_timeout(100)
+    return previous
 
 
-def test_no_request_leaves_localhost(visit):
-    for path in PAGES:
-        page = visit.goto(path)
-        if page.locator(".arithmatex").count():
-            wait_for_math(page)
-        # The search box loads its index and a worker on first use: open it too.
+FIXTURE_DOCS = [
+    {
+        "location": "fixture/kaiming/",
+        "title": "Kaiming",
+        "text": "<p>The init of Kaiming He and others (2015).</p>",
+    },
+    {"location": "fixture/glorot/", "title": "Xavier", "text": "<p>Xavier (Glorot) uniform weights.</p>"},
+    {"location": "fixture/decoy/", "title": "Decoy", "text": "<p>Here the helpful hero helps.</p>"},
+]
+
+
+def check_search_configuration(browser, site: str, site_dir: Path) -> dict[str, set[str]]:
+    """The site's own search configuration on a small fixture index: what each name finds."""
+    index = json.loads((site_dir / "search" / "search_index.json").read_text())
+    fixture = json.dumps({"config": index["config"], "docs": FIXTURE_DOCS})
+    visit = Visit(browser, site)
+    try:
+        visit.context.route(
+            "**/search/search_index.json",
+            lambda route: route.fulfill(status=200, content_type="application/json", body=fixture),
+        )
+        page = visit.goto("/")
+        return {
+            query: {u.split("/fixture/")[-1] for u in search(page, query)}
+            for query in ("Glorot", "Kaiming", "He")
+        }
+    finally:
+        visit.close()
+
+
+def check_search_of_the_site(browser, site: str, site_dir: Path) -> dict[str, dict]:
+    """For each name: the pages of the site that name it, and the pages search finds for it; and
+    what the search box loads on first use (its index and a worker), from where."""
+    docs = json.loads((site_dir / "search" / "search_index.json").read_text())["docs"]
+    visit = Visit(browser, site)
+    try:
+        page = visit.goto("/", wait_until="load")
         page.keyboard.press("/")
         page.keyboard.type("xavier")
         page.wait_for_load_state("networkidle")
-    assert any(u.endswith("/search/search_index.json") for u in visit.requests)
-    outside = [u for u in visit.requests if not visit.is_local(u)]
-    assert outside == [], f"requests to other hosts: {outside}"
-    assert visit.blocked == []
-    assert visit.failed == []
-    assert visit.errors == []
+        found = {
+            "search box": {
+                "requests": list(visit.requests),
+                "outside": [u for u in visit.requests if not visit.is_local(u)],
+                "blocked": visit.blocked,
+                "problems": visit.errors + visit.failed,
+            }
+        }
+        for word in ("Glorot", "Kaiming", "He"):
+            naming = {
+                d["location"].split("#")[0] for d in docs if re.search(rf"\b{word}\b", d["title"] + d["text"])
+            }
+            results = search(page, word) if naming else []
+            found[word] = {
+                "naming": naming,
+                "found": {u.split(site + "/")[-1].split("#")[0] for u in results},
+            }
+        return found
+    finally:
+        visit.close()
 
 
-def test_copy_button_copies_the_tested_code(visit):
+# ---- the job: everything above, once, with one Chromium ------------------------------------------
+
+
+def _attempt(check, *args):
+    """A check's record, or the traceback it raised: one broken check does not hide the others."""
+    try:
+        return {"record": check(*args)}
+    except Exception:
+        return {"error": traceback.format_exc()}
+
+
+def run_in_browser(site_dir: Path) -> dict:
+    """Serve the built site, start Chromium once and run every browser check; what each recorded."""
+    if not CHROMIUM.exists():
+        return {
+            "missing": f"{CHROMIUM} is not installed (apt-get install chromium, or set PARAMINIT_CHROMIUM)"
+        }
+    if not AXE.is_file():
+        return {"missing": f"{AXE} is missing: run `npm ci` (make test does)"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"missing": "the playwright package is not installed (pip install playwright)"}
+    handler = functools.partial(_QuietHandler, directory=str(site_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{server.server_address[1]}"
+    pages = site_pages(site_dir)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            try:
+                return {
+                    "pages": pages,
+                    "survey": _attempt(look_at_every_page, browser, site, pages),
+                    "chapter": _attempt(check_chapter, browser, site),
+                    "search_configuration": _attempt(check_search_configuration, browser, site, site_dir),
+                    "search_site": _attempt(check_search_of_the_site, browser, site, site_dir),
+                }
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class BrowserJob:
+    """`run_in_browser` in a background thread, started as the test run begins (tests/conftest.py)."""
+
+    def __init__(self, site_dir: Path):
+        self.site_dir = site_dir
+        self.outcome: dict | None = None
+        self.thread = threading.Thread(target=self._run, name="browser-checks", daemon=True)
+
+    def start(self) -> BrowserJob:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        sys.settrace(None)  # not traced by coverage: this thread tests the site, not the library
+        try:
+            self.outcome = run_in_browser(self.site_dir)
+        except BaseException:
+            self.outcome = {"crashed": traceback.format_exc()}
+
+    def result(self, timeout: float = 600) -> dict:
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            return {"crashed": f"the browser checks did not finish within {timeout} s"}
+        return self.outcome or {"crashed": "the browser checks recorded nothing"}
+
+
+JOB: BrowserJob | None = None  # started by tests/conftest.py as the test run begins
+
+
+@pytest.fixture(scope="session")
+def browser_results(built_site: Path) -> dict:
+    """What the browser job recorded: from the background thread if one was started, else now."""
+    outcome = JOB.result() if JOB is not None else run_in_browser(built_site)
+    if "missing" in outcome:
+        _missing_browser(outcome["missing"])
+    if "crashed" in outcome:
+        pytest.fail(f"the browser checks crashed:\n{outcome['crashed']}", pytrace=False)
+    return outcome
+
+
+def _record(browser_results, name: str):
+    part = browser_results[name]
+    if "error" in part:
+        pytest.fail(f"the {name} check raised:\n{part['error']}", pytrace=False)
+    return part["record"]
+
+
+@pytest.fixture(scope="session")
+def survey(browser_results) -> dict:
+    return _record(browser_results, "survey")
+
+
+@pytest.fixture(scope="session")
+def pages(browser_results) -> list[str]:
+    assert CHAPTER in browser_results["pages"] and len(browser_results["pages"]) >= 4
+    return browser_results["pages"]
+
+
+# ---- the tests: each reads what the job recorded ----------------------------------------------------
+
+
+def _pages(survey, view):
+    return survey[view]
+
+
+def test_each_view_shows_its_palette(survey):
+    for view in VIEWS:
+        expected = "slate" if view.endswith("dark") else "default"
+        for path, record in _pages(survey, view).items():
+            assert record["scheme"] == expected, f"{view} {path}: palette {record['scheme']!r}"
+
+
+def test_axe_finds_nothing_serious_on_any_page_in_either_palette(survey):
+    found = [
+        f"{view} {path}: {violation}"
+        for view in ("1280-light", "1280-dark")
+        for path, record in _pages(survey, view).items()
+        for violation in record["axe"]
+    ]
+    assert not found, "axe-core, serious or critical:\n" + "\n".join(found)
+
+
+def test_no_code_block_is_wider_than_its_box_at_1280px(survey):
+    found = [
+        f"{path}: {block}"
+        for path, record in _pages(survey, "1280-light").items()
+        for block in record["overflowing_code"]
+    ]
+    assert not found, "code blocks the reader must scroll sideways at 1280 px:\n" + "\n".join(found)
+
+
+def test_no_page_scrolls_sideways_on_a_phone(survey):
+    wide = {
+        path: record["page_width"]
+        for path, record in _pages(survey, "390-light").items()
+        if record["page_width"][0] > record["page_width"][1]
+    }
+    assert not wide, f"pages wider than a 390 px screen ([content, screen] px): {wide}"
+
+
+def test_what_scrolls_on_a_phone_is_reachable_by_keyboard_and_named(survey):
+    found = []
+    for path, record in _pages(survey, "390-light").items():
+        for scroller in record["scrollers"]:
+            if not scroller["focusable"] or (scroller["isCode"] and not scroller["named"]):
+                found.append(f"{path}: {scroller}")
+    assert not found, (
+        "scrolling regions a keyboard cannot reach, or code blocks without a name:\n" + "\n".join(found)
+    )
+
+
+def test_every_figure_loads_and_has_alt_text(survey):
+    images = [
+        (path, image) for path, record in _pages(survey, "1280-light").items() for image in record["images"]
+    ]
+    assert images, "no figure on any page"
+    broken = [f"{path}: {image}" for path, image in images if not image["loaded"] and image["visible"]]
+    unnamed = [f"{path}: {image['src']}" for path, image in images if len(image["alt"].strip()) < 10]
+    assert not broken and not unnamed, f"not loaded: {broken}; without real alt text: {unnamed}"
+    dark = [i for record in _pages(survey, "1280-dark").values() for i in record["images"] if i["visible"]]
+    assert all(i["loaded"] for i in dark), f"figures not loaded in the dark palette: {dark}"
+
+
+def test_figures_read_well_in_both_palettes(survey):
+    problems, checked = [], 0
+    for view in ("1280-light", "1280-dark"):
+        for path, record in _pages(survey, view).items():
+            for figure in record["figures"]:
+                checked += 1
+                if not 0.005 <= figure["share"] <= 0.5:
+                    problems.append(
+                        f"{view} {path} {figure['src']}: {figure['share']:.0%} of its pixels stand out from "
+                        "the page background (a figure that reads well: between 0.5% and 50%; "
+                        "a white box on the dark page: nearly all)"
+                    )
+    assert checked >= 2, "no visible figure was checked in the two palettes"
+    assert not problems, "\n".join(problems)
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in re.findall(r"[\d.]+", css)[:3])
+
+
+def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    def lum(c):
+        v = [x / 255 for x in c]
+        v = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_output_lines_are_told_apart_from_comments_in_both_palettes(survey):
+    for view in ("1280-light", "1280-dark"):
+        style = survey[view][CHAPTER]["output_style"]
+        assert style is not None, f"{view}: the chapter shows no #> output line next to a comment"
+        out, comment, background = _rgb(style["out"]), _rgb(style["comment"]), _rgb(style["background"])
+        assert _contrast(out, background) >= 4.5, (
+            f"{view}: output line contrast {_contrast(out, background):.2f}"
+        )
+        assert style["outStyle"] != style["commentStyle"], (
+            f"{view}: outputs and comments share {style['outStyle']}"
+        )
+        # Different hue, not just a shade: the colours differ by a third of the range in some channel.
+        assert max(abs(x - y) for x, y in zip(out, comment, strict=True)) > 85, f"{view}: {style}"
+
+
+def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(browser_results):
+    math = _record(browser_results, "chapter")["math"]
+    assert math["formulas"] >= 5 and math["errors_rendered"] == 0 and math["math_scripts"] == 0
+    assert math["leftovers"] == [], f"math left as raw TeX: {math['leftovers']}"
+    assert "\\begin{cases}" not in math["article"]
+    # The mixture's display formula: laid out by KaTeX's CSS, as glyphs, not left as TeX source.
+    rendered = math["mixture"].replace("\xa0", " ").replace("\u200b", "")
+    assert rendered.count("with probability") == 3
+    assert "U(5,10)" in rendered and "U(−10,−5)" in rendered
+    assert "\\begin" not in rendered and "\\text" not in rendered
+    box = math["box"]
+    assert box is not None and box["height"] > 40, f"the cases formula is not laid out: {box}"
+    # A brace that reads like a brace needs KaTeX's own fonts, served from the site.
+    assert math["fonts"] and all(u.endswith(".woff2") for u in math["fonts"]), math["fonts"]
+    assert math["katex_main_loaded"] and math["problems"] == [], math["problems"]
+
+
+def test_screenshots_of_every_page_at_both_widths_are_saved(survey, pages):
+    for view in ("1280-light", "390-light"):
+        for path in pages:
+            shot = survey[view][path]["screenshot"]
+            assert shot.is_file() and shot.stat().st_size > 5_000, shot
+
+
+def test_no_request_leaves_localhost(survey, browser_results):
+    record = survey["visit"]  # every page, at both widths, in both palettes
+    assert record["outside"] == [] and record["blocked"] == [], f"requests to other hosts: {record}"
+    assert record["failed"] == [] and record["errors"] == [], record
+    search_box = _record(browser_results, "search_site")["search box"]
+    assert any(u.endswith("/search/search_index.json") for u in search_box["requests"])
+    assert search_box["outside"] == [] and search_box["blocked"] == [] and search_box["problems"] == []
+
+
+def test_copy_button_copies_the_tested_code(browser_results):
     expected = next(s for s in sections(ROOT / "snippets" / "chapter.py") if s.name == "network").code
-    page = visit.goto(CHAPTER)
-    block = page.locator("article .highlight").first
-    block.hover()
-    button = block.locator('button.md-code__button[data-md-type="copy"]')
-    assert button.count() == 1, "the first code block has no copy button"
-    page.evaluate("navigator.clipboard.writeText('')")
-    button.click()
-    page.wait_for_function("async () => (await navigator.clipboard.readText()).length > 0")
-    copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.rstrip() == expected.rstrip()
-    # The copied code is what the page shows, too.
-    assert block.locator("code").inner_text().rstrip() == expected.rstrip()
-    assert visit.errors == []
+    copy = _record(browser_results, "chapter")["copy"]
+    assert copy["buttons"] == 1, "the first code block has no copy button"
+    assert copy["copied"].rstrip() == expected.rstrip()
+    assert copy["shown"].rstrip() == expected.rstrip()  # the copied code is what the page shows, too
+    assert copy["problems"] == []
+
+
+def test_search_configuration_finds_glorot_kaiming_and_he(browser_results):
+    # The site's own search configuration, on a small fixture index: the names must be found whatever
+    # the pages say today, "He" as a word (not only as the start of "help"), "Glorot" in parentheses.
+    found = _record(browser_results, "search_configuration")
+    assert "glorot/" in found["Glorot"], found
+    assert "kaiming/" in found["Kaiming"], found
+    assert "kaiming/" in found["He"], found
+
+
+def test_search_finds_every_page_that_names_glorot_kaiming_or_he(browser_results):
+    problems = []
+    for word, record in _record(browser_results, "search_site").items():
+        if word == "search box":
+            continue
+        if not record["naming"]:
+            problems.append(f"no page names {word!r}")
+        elif not record["naming"] <= record["found"]:
+            problems.append(
+                f"{word!r}: pages naming it {sorted(record['naming'])}, found {sorted(record['found'])}"
+            )
+    assert not problems, "\n".join(problems)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -50,20 +52,13 @@ def test_cuda_run_really_uses_cuda(device):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_a_test_run_that_asks_for_cuda_without_it_fails(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def test_a_test_run_that_asks_for_cuda_without_it_fails(pytester, monkeypatch):
+    # A whole pytest run with the project's conftest.py, in this process (torch is imported already).
     root = Path(__file__).parents[1]
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_device.py", "-q"],
-        cwd=root,
-        env={**os.environ, ENV_VAR: "cuda"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode != 0
-    assert "sees no CUDA device" in run.stdout + run.stderr
+    monkeypatch.setenv(ENV_VAR, "cuda")
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--rootdir", str(root), "-c", str(root / "pyproject.toml"),
+        str(root / "tests" / "test_device.py"), "-q",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "sees no CUDA device" in result.stdout.str() + result.stderr.str()

@@ -1,0 +1,84 @@
+"""MkDocs hook: make the built HTML accessible and valid where the theme's markup is not.
+
+After each page is rendered:
+
+- Every code block's scroll container (`<pre><code>`) can be reached by keyboard and has a name:
+  `tabindex="0"`, `role="group"` and `aria-label="Code block N"`, in the HTML itself, not added by
+  a script. (The theme's script removes the `tabindex` again from a block that does not scroll.)
+  A `<pre>` without `<code>` (a notebook's output, say) scrolls itself and gets the same.
+  Display formulas, which scroll sideways on a narrow screen, get `tabindex="0"` the same way.
+- The `#>` lines that show what a block prints are marked as output (Pygments' `go` token class)
+  instead of comments, so that the stylesheet can tell them apart from comments at a glance.
+- The theme's search dialog gets an accessible name, and its hidden drawer and search toggles lose
+  `autocomplete="off"`, an attribute HTML does not allow on a checkbox (the Nu HTML checker
+  reports it; docs/assets/javascripts/site.js resets the toggles on back navigation instead).
+
+Each rewrite checks that the markup it expects is there: if a theme upgrade changes it, the build
+fails here instead of silently shipping the old problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+log = logging.getLogger("mkdocs.hooks.accessible_markup")
+
+CODE = re.compile(r"<pre>(<span></span>)?<code>")
+# A <pre> that scrolls itself, with no <code> inside (a notebook's cells and outputs, for example).
+BARE_PRE = re.compile(r"<pre((?:\s[^>]*)?)>(?!(?:<span></span>)?<code[\s>])")
+OUTPUT_LINE = re.compile(r'<span class="c1">(#&gt;(?: [^<]*)?)</span>')
+DISPLAY_MATH = re.compile(r'<div class="arithmatex">')
+SEARCH_DIALOG = '<div class="md-search" data-md-component="search" role="dialog">'
+TOGGLE = re.compile(
+    r'(<input class="md-toggle" data-md-toggle="(?:drawer|search)" type="checkbox" id="__\w+")'
+    r' autocomplete="off">'
+)
+NAMED_DIALOG = SEARCH_DIALOG.replace('role="dialog"', 'role="dialog" aria-label="Search"')
+
+
+def name_code_blocks(html: str) -> str:
+    counter = iter(range(1, 10**6))
+    attributes = 'tabindex="0" role="group" aria-label="Code block {}"'
+    html = CODE.sub(lambda m: f"<pre>{m[1] or ''}<code {attributes.format(next(counter))}>", html)
+    texts = iter(range(1, 10**6))
+    return BARE_PRE.sub(
+        lambda m: (
+            m[0]
+            if "tabindex" in m[1]
+            else f'<pre{m[1]} tabindex="0" role="group" aria-label="Text block {next(texts)}">'
+        ),
+        html,
+    )
+
+
+def mark_output_lines(html: str) -> str:
+    return OUTPUT_LINE.sub(r'<span class="go">\1</span>', html)
+
+
+def focusable_display_math(html: str) -> str:
+    return DISPLAY_MATH.sub('<div class="arithmatex" tabindex="0">', html)
+
+
+def fix_theme(html: str, page: str) -> str:
+    if SEARCH_DIALOG not in html:
+        log.error(f"{page}: the theme's search dialog markup changed; update docs/hooks/accessible_markup.py")
+    html = html.replace(SEARCH_DIALOG, NAMED_DIALOG)
+    html, toggles = TOGGLE.subn(r"\1>", html)
+    if toggles != 2:
+        log.error(f"{page}: expected the theme's 2 toggles with autocomplete=off, found {toggles}")
+    return html
+
+
+def on_post_page(output: str, page, config) -> str:
+    output = name_code_blocks(output)
+    output = mark_output_lines(output)
+    output = focusable_display_math(output)
+    return fix_theme(output, page.file.src_uri)
+
+
+def on_post_template(output: str, template_name: str, config) -> str:
+    """The theme's static pages (404.html) carry the same search dialog and toggles."""
+    if template_name.endswith(".html") and "<body" in output:
+        return fix_theme(output, template_name)
+    return output
