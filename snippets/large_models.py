@@ -48,7 +48,6 @@ except ValueError as error:
 
 
 # --8<-- [start:skip_init]
-import torch
 from torch import nn
 from torch.nn.utils import skip_init
 from paraminit import Rule, apply_counter_rules, counter_normal_
@@ -72,7 +71,7 @@ from torch.distributed.fsdp import fully_shard
 from paraminit import Rule, apply_counter_rules, weights_digest
 from paraminit import counter_normal_
 
-alone = "RANK" not in os.environ  # torchrun sets RANK in each process it starts
+alone = "RANK" not in os.environ  # torchrun sets RANK in each process
 dist.init_process_group(  # alone: a group of one in this process
     store=dist.HashStore() if alone else None,
     rank=0 if alone else -1,

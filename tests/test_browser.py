@@ -245,7 +245,11 @@ def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
             # Every rule on the page as loaded; the colour rules once every element is laid out (axe
             # cannot see the colours of what the browser has not drawn yet).
             as_loaded = page.evaluate(AXE_RUN, [None, COLOUR_RULES])
+            # From here on, as a reader who opens every collapsible block (an exercise's solution):
+            # its code must fit, be reachable and readable too.
+            page.evaluate("document.querySelectorAll('.md-content details').forEach(d => d.open = true)")
             page.add_style_tag(content=LAID_OUT)
+            _settle(page)
             seen["1280-light"][path] = {
                 "scheme": page.evaluate(scheme),
                 "axe": as_loaded + page.evaluate(AXE_RUN, [COLOUR_RULES, None]),

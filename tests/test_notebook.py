@@ -71,10 +71,15 @@ def test_notebook_keeps_the_prose_and_math_and_drops_site_only_markup(notebook):
     assert "**Solution.**" in text and "*Figure: " in text
 
 
-def test_notebook_page_has_arithmatex_math_downloads_and_no_foreign_scripts(built_site):
+def test_notebook_page_has_typeset_math_downloads_and_no_foreign_scripts(built_site):
+    """The notebook's math is marked as on every page, so the build typesets it the same way."""
     html = (built_site / NOTEBOOK_DIR / "index.html").read_text()
-    assert html.count('<span class="arithmatex">\\(') > 20
-    assert '<div class="arithmatex">\\[w \\sim \\begin{cases}' in html
+    chapter = (built_site / "parameter-initialization" / "index.html").read_text()
+    inline = '<span class="arithmatex"><span class="katex">'
+    assert html.count(inline) == chapter.count(inline) > 20
+    display = re.findall(r'<div class="arithmatex"[^>]*><span class="katex-display">', html)
+    assert len(display) == chapter.count('<span class="katex-display">') >= 2
+    assert '<annotation encoding="application/x-tex">w \\sim \\begin{cases}' in html
     assert "<p><div" not in html
     body = html[html.find('class="jupyter-wrapper"') :]
     body = re.sub(r"<style.*?</style>", "", body, flags=re.DOTALL)
@@ -116,3 +121,20 @@ def test_pages_link_the_wheel_and_the_notebook(built_site):
         html = (built_site / page).read_text()
         assert "downloads/paraminit-0.1.0-py3-none-any.whl" in html
         assert "notebook/parameter-initialization/" in html
+
+
+def test_every_relative_link_on_the_notebook_page_reaches_a_built_file(built_site):
+    """The chapter's links are rewritten for the notebook's place on the site (two folders down)."""
+    page = built_site / NOTEBOOK_DIR / "index.html"
+    html = page.read_text()
+    body = html[html.find('class="jupyter-wrapper"') :]
+    targets = set(re.findall(r'href="((?!https?:|#|mailto:)[^"]+)"', body))
+    assert len(targets) >= 5
+    broken = []
+    for target in sorted(targets):
+        path = (page.parent / target.split("#")[0]).resolve()
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            broken.append(target)
+    assert not broken, f"links from the notebook page to nothing: {broken}"

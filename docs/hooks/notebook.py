@@ -41,14 +41,20 @@ PAGE_LINK = re.compile(r"\]\(([\w-]+)\.md(#[\w-]+)?\)")
 HEADING_ATTRS = re.compile(r"^(#{1,6} .*?)\s*\{[^}]*\}\s*$", re.MULTILINE)
 
 INSTALL_CELL = """\
-# paraminit, the library of the site: install it from the wheel downloaded next to this notebook
+# paraminit, the site's library: from the wheel saved next to this notebook
 import importlib.util
+import pathlib
 import subprocess
 import sys
 
 if importlib.util.find_spec("paraminit") is None:
-    wheel = "{wheel}"
-    subprocess.check_call([sys.executable, "-m", "pip", "install", wheel])"""
+    wheel = pathlib.Path("{wheel}")
+    if not wheel.is_file():
+        raise FileNotFoundError(
+            f"download {{wheel}} from this notebook's page on the site, "
+            "and save it next to the notebook"
+        )
+    subprocess.check_call([sys.executable, "-m", "pip", "install", str(wheel)])"""
 
 
 def _snippet_config(config) -> dict:
@@ -97,9 +103,15 @@ def prose(text: str) -> str:
         return "*Figure: " + " ".join(alt.split()) + "*"
 
     text = IMAGE.sub(figure, text)
-    text = PAGE_LINK.sub(lambda m: f"](../../{m.group(1)}/{m.group(2) or ''})", text)
+    text = PAGE_LINK.sub(lambda m: f"]({_page_url(m.group(1))}{m.group(2) or ''})", text)
     text = text.replace("](downloads/", "](../../downloads/")
+    text = text.replace(f"]({NOTEBOOK})", f"]({Path(NOTEBOOK).name})")  # the notebook itself
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _page_url(stem: str) -> str:
+    """Where the page `stem.md` is, seen from the notebook's page (two folders down)."""
+    return "../../" if stem == "index" else f"../../{stem}/"
 
 
 def page_cells(page_text: str, snippet_options: dict, wheel: str) -> list[nbformat.NotebookNode]:
@@ -268,10 +280,47 @@ FOREIGN_SCRIPTS = re.compile(
 )
 
 
+# mkdocs-jupyter renders a notebook with JupyterLab's stylesheets (about 600 KB, inlined in the page)
+# and a clipboard script of its own. The page uses the site's instead: its code cells become the
+# theme's code blocks (the site's colours, copy button, keyboard access), and site.css lays out the
+# few notebook classes left. Each pattern must match, so a template change fails the build.
+NOTEBOOK_STYLES = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
+CLIPBOARD = re.compile(
+    r'<div class="zeroclipboard-container">\s*<clipboard-copy.*?</clipboard-copy>\s*</div>'
+    r"|<script>(?:(?!</script>).)*?clipboard-copy.*?</script>"
+    r'|<div class="clipboard-copy-txt" id="cell-\d+">.*?</div>',  # the cell's text again, for its button
+    re.DOTALL,
+)
+CODE_CELL = re.compile(
+    r'<div class="highlight-ipynb hl-python"><pre([^>]*)>(<span></span>)?(.*?)</pre>', re.DOTALL
+)
+# Tab stops on wrappers that do not scroll (the <pre> inside an output gets its own).
+WRAPPER_TAB_STOP = re.compile(
+    r'(<div class="(?:jp-Cell-(?:input|output)Wrapper|jp-RenderedText jp-OutputArea-output)"'
+    r'(?: data-mime-type="[^"]*")?) tabindex="0"'
+)
+
+
+def _slim(html: str) -> str:
+    """The notebook's markup with the site's styles instead of JupyterLab's."""
+    replaced = {}
+    for name, pattern, replacement in (
+        ("stylesheets", NOTEBOOK_STYLES, ""),
+        ("clipboard", CLIPBOARD, ""),
+        ("code cells", CODE_CELL, r'<div class="highlight"><pre\1><span></span><code>\3</code></pre>'),
+        ("tab stops", WRAPPER_TAB_STOP, r"\1"),
+    ):
+        html, replaced[name] = pattern.subn(replacement, html)
+    missing = [name for name, count in replaced.items() if not count]
+    if missing:
+        raise ValueError(f"the notebook page's markup changed, nothing matched: {missing}")
+    return html
+
+
 def on_page_content(html: str, page, config, files) -> str:
     if page.file.src_uri != NOTEBOOK:
         return html
-    html = FOREIGN_SCRIPTS.sub("", html)
+    html = _slim(FOREIGN_SCRIPTS.sub("", html))
     links = (
         '<p class="notebook-downloads">Download: '
         '<a href="parameter-initialization.ipynb" download>the notebook</a> · '
