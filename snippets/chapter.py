@@ -310,12 +310,12 @@ net = make_net()
 X, y = torch.rand(16, 4), torch.rand(16, 1)
 net(X)
 net.apply(init_constant)
-optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
-for _ in range(100):
-    optimizer.zero_grad()
-    loss = (net(X) - y).pow(2).mean()
-    loss.backward()
-    optimizer.step()
+for _ in range(100):  # gradient descent, step size 0.01
+    net.zero_grad()
+    (net(X) - y).pow(2).mean().backward()
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(param.grad, alpha=-0.01)
 grad, weight = net[0].weight.grad, net[0].weight
 print(grad[:3])  # the first 3 of 8 hidden units
 #> tensor([[-0.0023, -0.0019,  0.0002, -0.0007],

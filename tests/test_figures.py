@@ -81,7 +81,7 @@ def test_built_figures_come_in_both_palettes_and_are_the_same_bytes_as_a_fresh_d
         assert light != dark and 'fill="#ffffff"' not in light.split("<g id=", 2)[1][:400]
     # Byte-identical between builds: the same code draws the same bytes.
     assert (
-        hook.render_svg(hook.FIGURES["depth"], "dark")
+        hook.render_svg(hook.drawers()["depth"], "dark")
         == (built_site / "figures" / "depth-dark.svg").read_text()
     )
 
@@ -128,3 +128,28 @@ def test_weights_and_activation_figures_draw_their_panels():
     assert [axis.get_title() for axis in histograms.axes] == ["Xavier", "Kaiming"]
     labels = [text.get_text() for text in histograms.axes[0].get_legend().get_texts()]
     assert labels == ["layer 1", "layer 3"]
+
+
+def test_a_figure_that_fails_to_draw_fails_the_build(monkeypatch):
+    """The figures are drawn in a process of their own; its error stops the build with its output."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location(
+        "figures_hook_failing", Path(__file__).parents[1] / "docs" / "hooks" / "figures.py"
+    )
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    failing = subprocess.Popen(
+        [sys.executable, "-c", "raise SystemExit('depth_figure: no profiles')"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    monkeypatch.setattr(hook, "_drawing", failing)
+    with pytest.raises(PluginError, match=r"figures failed \(exit status 1\):\ndepth_figure: no profiles"):
+        hook.on_env(None, None, None)

@@ -2,29 +2,51 @@
 
 Each figure is drawn twice, for the light and the dark palette, as `figures/NAME-light.svg` and
 `figures/NAME-dark.svg`; a page shows them with Material's `#only-light` / `#only-dark` suffixes.
+
+The figures are drawn by this file run as a script, in a process of its own started when the
+configuration is loaded: it imports torch and matplotlib and draws while the build renders the
+pages, and the build waits for it before it writes any file (`on_env`). A figure that fails to draw
+fails the build with the script's error.
 """
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
-import matplotlib
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from paraminit.figures import activation_histogram_figure, depth_figure, mixture_figure, weights_figure
-
-FIGURES: dict[str, Callable] = {
-    "mixture": mixture_figure,
-    "depth": depth_figure,
-    "weights": weights_figure,
-    "activations": activation_histogram_figure,
-}
+FIGURES = ("mixture", "depth", "weights", "activations")
+"""The site's figures, by name: `paraminit.figures.<name>_figure` draws each (see `drawers`)."""
 THEMES = ("light", "dark")
+
+_drawing: subprocess.Popen | None = None
+_out: tempfile.TemporaryDirectory | None = None
+
+
+def drawers() -> dict[str, Callable]:
+    """Name to the function that draws it, `draw(theme=...)` -> a matplotlib Figure."""
+    from paraminit.figures import activation_histogram_figure, depth_figure, mixture_figure, weights_figure
+
+    found = {
+        "mixture": mixture_figure,
+        "depth": depth_figure,
+        "weights": weights_figure,
+        "activations": activation_histogram_figure,
+    }
+    assert tuple(found) == FIGURES
+    return found
 
 
 def render_svg(draw: Callable, theme: str) -> str:
     """The figure `draw(theme=theme)` as SVG text, the same bytes for the same code on every build."""
+    import matplotlib
+
     buffer = io.StringIO()
     # No date and a fixed hash salt: the same code gives the same bytes on every build.
     with matplotlib.rc_context({"svg.hashsalt": "paraminit"}):
@@ -32,9 +54,64 @@ def render_svg(draw: Callable, theme: str) -> str:
     return buffer.getvalue()
 
 
-def on_files(files: Files, config) -> Files:
-    for name, draw in FIGURES.items():
+def draw_all(out: Path) -> None:
+    """Write every figure in every theme to `out` as `figures/NAME-THEME.svg`."""
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for name, draw in drawers().items():
         for theme in THEMES:
+            (out / f"figures/{name}-{theme}.svg").write_text(render_svg(draw, theme))
+
+
+def _finish() -> None:
+    global _drawing, _out
+    if _drawing is not None:
+        _drawing.kill()
+        _drawing.wait()
+        _drawing = None
+    if _out is not None:
+        _out.cleanup()
+        _out = None
+
+
+def on_config(config):
+    global _drawing, _out
+    _finish()
+    _out = tempfile.TemporaryDirectory(prefix="paraminit-figures-")
+    _drawing = subprocess.Popen(
+        [sys.executable, __file__, _out.name],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return config
+
+
+def on_files(files: Files, config) -> Files:
+    for name in FIGURES:
+        for theme in THEMES:
+            # Read when the build copies it, after on_env has waited for the drawing.
             uri = f"figures/{name}-{theme}.svg"
-            files.append(File.generated(config, uri, content=render_svg(draw, theme)))
+            files.append(File(uri, _out.name, config["site_dir"], config["use_directory_urls"]))
     return files
+
+
+def on_env(env, config, files):
+    global _drawing
+    output, _ = _drawing.communicate()
+    status, _drawing = _drawing.returncode, None
+    if status != 0:
+        raise PluginError(f"drawing the site's figures failed (exit status {status}):\n{output}")
+    return env
+
+
+def on_build_error(error) -> None:
+    _finish()
+
+
+def on_post_build(config) -> None:
+    _finish()
+
+
+if __name__ == "__main__":
+    draw_all(Path(sys.argv[1]))

@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 import textwrap
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import markdown
@@ -225,28 +226,60 @@ def _environ(**values: str):
 
 
 _workdir: tempfile.TemporaryDirectory | None = None
+_wheel: tuple[str, bytes] | None = None
+_script: str | None = None
+_execution: Future | None = None
+
+
+def on_config(config):
+    """Make the wheel and the notebook, and start executing the notebook in a Jupyter kernel.
+
+    The kernel is another process: it imports torch and runs the cells while this process draws
+    the figures and renders the pages. `on_nav` waits for it, before any page is read.
+    """
+    global _workdir, _wheel, _script, _execution
+    _finish()
+    _workdir = tempfile.TemporaryDirectory(prefix="paraminit-notebook-")
+    _wheel = build_wheel()
+    page_text = (Path(config["docs_dir"]) / PAGE).read_text()
+    notebook = build_notebook(page_text, _snippet_config(config), _wheel[0])
+    _script = script(notebook)
+    target = Path(_workdir.name) / NOTEBOOK
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _execution = ThreadPoolExecutor(1, thread_name_prefix="notebook").submit(
+        lambda: nbformat.write(execute(notebook, target.parent), target)
+    )
+    return config
 
 
 @event_priority(100)  # before mkdocs-jupyter, which must see the notebook among the files
 def on_files(files: Files, config) -> Files:
-    global _workdir
+    wheel_name, wheel_bytes = _wheel
+    files.append(File.generated(config, f"downloads/{wheel_name}", content=wheel_bytes))
+    files.append(File(NOTEBOOK, _workdir.name, config["site_dir"], config["use_directory_urls"]))
+    files.append(File.generated(config, SCRIPT, content=_script))
+    return files
+
+
+def on_nav(nav, config, files):
+    """Wait for the notebook's execution: a cell that raised fails the build here."""
+    _execution.result()
+    return nav
+
+
+def _finish() -> None:
+    """Wait for a running execution (a build that failed early leaves one) and remove its folder."""
+    global _workdir, _execution
+    if _execution is not None:
+        _execution.exception()  # waits; its error, if any, was raised by on_nav already
+        _execution = None
     if _workdir is not None:
         _workdir.cleanup()
-    _workdir = tempfile.TemporaryDirectory(prefix="paraminit-notebook-")
-    src_dir = Path(_workdir.name)
+        _workdir = None
 
-    wheel_name, wheel_bytes = build_wheel()
-    files.append(File.generated(config, f"downloads/{wheel_name}", content=wheel_bytes))
 
-    page_text = (Path(config["docs_dir"]) / PAGE).read_text()
-    notebook = build_notebook(page_text, _snippet_config(config), wheel_name)
-    notebook = execute(notebook, src_dir)
-    target = src_dir / NOTEBOOK
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, target)
-    files.append(File(NOTEBOOK, str(src_dir), config["site_dir"], config["use_directory_urls"]))
-    files.append(File.generated(config, SCRIPT, content=script(notebook)))
-    return files
+def on_build_error(error) -> None:
+    _finish()
 
 
 MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
@@ -339,7 +372,4 @@ def _wheel_name(files: Files) -> str:
 
 
 def on_post_build(config) -> None:
-    global _workdir
-    if _workdir is not None:
-        _workdir.cleanup()
-        _workdir = None
+    _finish()
