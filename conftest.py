@@ -85,6 +85,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _run_each_page_block_once(config, items)
     if get_device().type == "cuda":
         return
     skip = pytest.mark.skip(
@@ -94,6 +95,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+def _run_each_page_block_once(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A page block that is a snippet section, byte for byte, runs once per test run.
+
+    tests/test_snippets.py runs every section of snippets/ and checks what it prints against its
+    `#>` lines; `pytest --markdown-docs` runs the same bytes from the page, without that check.
+    When a run holds both (as `make test` does), the page's item is deselected in favour of the
+    section's; `pytest --markdown-docs docs/` alone still runs every block. Blocks that include
+    anything else (a section of src/, say) always run from the page.
+    """
+    sections = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.path.name == "test_snippets.py" and callspec is not None and "section" in callspec.params:
+            sections[callspec.params["section"].code.strip()] = item
+    twice = [
+        item
+        for item in items
+        if isinstance(getattr(item, "code", None), str) and item.code.strip() in sections
+    ]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = [item for item in items if item not in twice]
 
 
 @pytest.fixture

@@ -92,6 +92,17 @@ def built_site(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def plain_cpu() -> dict[str, str]:
+    """What each registered probe printed on PyTorch's plain CPU code path (tests/plain_cpu.py).
+
+    One process under ATEN_CPU_CAPABILITY=default runs every probe, once per test run.
+    """
+    from plain_cpu import run_probes
+
+    return run_probes()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The browser tests run last: they read what the browser job recorded in the meantime."""
     items.sort(key=lambda item: item.path.name == "test_browser.py")  # a stable sort: order kept

@@ -242,17 +242,15 @@ def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
             page = visit.goto(path, wait_until="load")
             page.add_script_tag(path=str(AXE))
             _settle(page)  # the theme's and site.js's resize observers have run
-            # Every rule on the page as loaded; the colour rules once every element is laid out (axe
-            # cannot see the colours of what the browser has not drawn yet).
-            as_loaded = page.evaluate(AXE_RUN, [None, COLOUR_RULES])
-            # From here on, as a reader who opens every collapsible block (an exercise's solution):
-            # its code must fit, be reachable and readable too.
+            # As a reader who opens every collapsible block (an exercise's solution): its code must
+            # fit, be reachable and readable too. Every element laid out, so that axe sees the
+            # colours of what lies further down the page as well.
             page.evaluate("document.querySelectorAll('.md-content details').forEach(d => d.open = true)")
             page.add_style_tag(content=LAID_OUT)
             _settle(page)
             seen["1280-light"][path] = {
                 "scheme": page.evaluate(scheme),
-                "axe": as_loaded + page.evaluate(AXE_RUN, [COLOUR_RULES, None]),
+                "axe": page.evaluate(AXE_RUN, [None, None]),  # every rule
                 "images": page.evaluate(IMAGES),
                 "figures": page.evaluate(FIGURE_CONTRAST),
                 "output_style": page.evaluate(OUTPUT_STYLE),

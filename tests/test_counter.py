@@ -12,9 +12,6 @@ import contextlib
 import hashlib
 import io
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import counter_reference as ref
 import numpy as np
 import pytest
 import torch
+from plain_cpu import probe
 from scipy import special
 
 import paraminit.counter as counter
@@ -261,8 +259,11 @@ DIGEST_SCRIPT = textwrap.dedent(
 )
 
 
-def test_bits_are_identical_under_every_cpu_capability():
-    """In a subprocess with ATEN_CPU_CAPABILITY=default (no vector instructions) and here, with
+DIGESTS = probe("counter-digests", DIGEST_SCRIPT)
+
+
+def test_bits_are_identical_under_every_cpu_capability(plain_cpu):
+    """On the plain code path (ATEN_CPU_CAPABILITY=default, no vector instructions) and here, with
     the machine's best: the same digests for every counter sampler and dtype, and other digests
     for PyTorch's own `normal_` and `uniform_` and for `mixture_parallel_`."""
     here = io.StringIO()
@@ -271,17 +272,8 @@ def test_bits_are_identical_under_every_cpu_capability():
     best = here.getvalue().split()
     if best[0] == "DEFAULT":
         pytest.skip("this CPU has no vector capability beyond the default: nothing to compare")
-    plain = subprocess.run(
-        [sys.executable, "-c", DIGEST_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "ATEN_CPU_CAPABILITY": "default"},
-    )
-    assert plain.returncode == 0, plain.stderr[-3000:]
-    default = plain.stdout.split()
-    assert default[0] == "DEFAULT", default[0]
+    default = plain_cpu[DIGESTS].split()
+    assert default[0] == plain_cpu["capability"] == "DEFAULT", default[0]
     assert len(best) == len(default) == 13
     assert best[1:10] == default[1:10]  # the counter samplers: the same bits
     # PyTorch's generators, and mixture_parallel_ built on them, give other bits: what the
