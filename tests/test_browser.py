@@ -162,6 +162,12 @@ SCROLLERS = """() => [...document.querySelectorAll('.md-content *')]
         isCode: el.matches('pre > code, pre'),
     }))"""
 
+# Figures load lazily (docs/hooks/figures.py): load them all, as a reader scrolling down would.
+LOAD_LAZY_IMAGES = """() => Promise.all([...document.querySelectorAll('img[loading="lazy"]')].map(img => {
+    img.loading = 'eager';
+    return img.complete ? true : new Promise(done => { img.onload = img.onerror = done; });
+}))"""
+
 IMAGES = """() => [...document.querySelectorAll('.md-content img')].map(img => ({
     src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
     loaded: img.complete && img.naturalWidth > 0,
@@ -247,6 +253,7 @@ def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
             # colours of what lies further down the page as well.
             page.evaluate("document.querySelectorAll('.md-content details').forEach(d => d.open = true)")
             page.add_style_tag(content=LAID_OUT)
+            page.evaluate(LOAD_LAZY_IMAGES)  # as if the reader had scrolled past every figure
             _settle(page)
             seen["1280-light"][path] = {
                 "scheme": page.evaluate(scheme),

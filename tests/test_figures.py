@@ -86,7 +86,7 @@ def test_built_figures_come_in_both_palettes_and_are_the_same_bytes_as_a_fresh_d
     )
 
 
-def test_pages_show_each_figure_with_alt_text_in_both_palettes(built_site):
+def test_pages_show_each_figure_lazily_with_alt_text_in_both_palettes(built_site):
     import re
 
     for page, names in {
@@ -101,6 +101,8 @@ def test_pages_show_each_figure_with_alt_text_in_both_palettes(built_site):
                 assert tag, (page, name, theme)
                 alt = re.search(r'alt="([^"]+)"', tag.group(0))
                 assert alt and len(alt.group(1).split()) >= 15, (page, name)
+                # Lazy: the palette's other variant (display: none) is never fetched.
+                assert 'loading="lazy"' in tag.group(0), (page, name, theme)
 
 
 def test_depth_figure_draws_each_profile_on_log_axes():

@@ -138,3 +138,10 @@ def test_every_relative_link_on_the_notebook_page_reaches_a_built_file(built_sit
         if not path.is_file():
             broken.append(target)
     assert not broken, f"links from the notebook page to nothing: {broken}"
+
+
+def test_search_indexes_the_chapter_once_not_again_as_the_notebook(built_site):
+    docs = json.loads((built_site / "search" / "search_index.json").read_text())["docs"]
+    pages = {doc["location"].split("#")[0] for doc in docs}
+    assert "parameter-initialization/" in pages
+    assert not [page for page in pages if page.startswith("notebook/")]

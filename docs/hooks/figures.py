@@ -12,6 +12,7 @@ fails the build with the script's error.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,17 @@ def on_env(env, config, files):
     if status != 0:
         raise PluginError(f"drawing the site's figures failed (exit status {status}):\n{output}")
     return env
+
+
+# A figure's <img>: loaded lazily, so that the variant of the palette not shown (display: none) is
+# never fetched, and one further down the page only when the reader gets near it.
+FIGURE_IMG = re.compile(
+    r'<img (?![^>]*\bloading=)([^>]*\bsrc="[^"]*figures/[\w-]+\.svg#only-(?:light|dark)")'
+)
+
+
+def on_post_page(output: str, page, config) -> str:
+    return FIGURE_IMG.sub(r'<img loading="lazy" decoding="async" \1', output)
 
 
 def on_build_error(error) -> None:

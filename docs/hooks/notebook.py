@@ -353,6 +353,8 @@ def _slim(html: str) -> str:
 def on_page_content(html: str, page, config, files) -> str:
     if page.file.src_uri != NOTEBOOK:
         return html
+    # The chapter page already answers every search this page would: one result, not two.
+    page.meta["search"] = {"exclude": True}
     html = _slim(FOREIGN_SCRIPTS.sub("", html))
     links = (
         '<p class="notebook-downloads">Download: '
