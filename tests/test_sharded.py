@@ -194,6 +194,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two processes that import torch: a few seconds
 def test_the_page_program_on_two_ranks_equals_one_process(tmp_path):
     (section,) = [s for s in sections(ROOT / "snippets" / "large_models.py") if s.name == "sharded"]
     program = tmp_path / "sharded.py"
