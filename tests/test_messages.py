@@ -10,7 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from paraminit import InitError, LazyParameterError, Mixture, Rule, apply_rules, mixture_, mixture_parallel_
+from paraminit import (
+    InitError,
+    LazyParameterError,
+    Mixture,
+    Rule,
+    apply_rules,
+    counter_normal_,
+    mixture_,
+    mixture_parallel_,
+)
 from paraminit import require_materialized as require
 
 ones = functools.partial(nn.init.constant_, val=1.0)
@@ -58,6 +67,13 @@ CASES = [
     (lambda: Rule(nn.init.zeros_, param=1), TypeError, "Rule param must be a pattern string, got 1"),
     (lambda: Rule(nn.init.zeros_, path=None), TypeError, "Rule path must be a pattern string, got None"),
     (lambda: apply_rules(torch.zeros(3), []), TypeError, "apply_rules() expects an nn.Module, got Tensor"),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, std=0.1))]),
+        TypeError,
+        "rule 'counter_normal_(std=0.1) on *' uses a counter-based sampler, which needs a seed: pass "
+        "the rules to apply_counter_rules(model, rules, seed=...), which gives each parameter its own "
+        "stream, or bind one with functools.partial(sampler, seed=...)",
+    ),
     (
         lambda: apply_rules(nn.Linear(2, 2), [], lazy="later"),
         ValueError,
