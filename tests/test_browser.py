@@ -286,6 +286,7 @@ def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
                 "output_style": page.evaluate(OUTPUT_STYLE),
             }
         seen["visit"] = {
+            "requests": list(visit.requests),
             "outside": [u for u in visit.requests if not visit.is_local(u)],
             "blocked": visit.blocked,
             "failed": visit.failed,
@@ -381,13 +382,14 @@ def check_search_configuration(browser, site: str, site_dir: Path) -> dict[str, 
     """The site's own search configuration on a small fixture index: what each name finds."""
     index = json.loads((site_dir / "search" / "search_index.json").read_text())
     fixture = json.dumps({"config": index["config"], "docs": FIXTURE_DOCS})
-    visit = Visit(browser, site)
+    visit = Visit(browser, site, **PHONE)
     try:
         visit.context.route(
             "**/search/search_index.json",
             lambda route: route.fulfill(status=200, content_type="application/json", body=fixture),
         )
         page = visit.goto("/")
+        page.click('.md-header label[for="__search"]')  # on a phone, search opens from its button
         return {
             query: {u.split("/fixture/")[-1] for u in search(page, query)}
             for query in ("Glorot", "Kaiming", "He")
@@ -402,12 +404,14 @@ def check_search_of_the_site(browser, site: str, site_dir: Path) -> dict[str, di
     docs = json.loads((site_dir / "search" / "search_index.json").read_text())["docs"]
     visit = Visit(browser, site)
     try:
-        page = visit.goto("/", wait_until="load")
-        page.keyboard.press("/")
+        page = visit.goto("/")  # loaded, and nothing more on the way for 500 ms
+        before = list(visit.requests)
+        page.click(".md-search__input")  # at 1280 px the search box is in the header
         page.keyboard.type("xavier")
         page.wait_for_load_state("networkidle")
         found = {
             "search box": {
+                "before": before,
                 "requests": list(visit.requests),
                 "outside": [u for u in visit.requests if not visit.is_local(u)],
                 "blocked": visit.blocked,
@@ -673,6 +677,18 @@ def test_no_request_leaves_localhost(survey, browser_results):
     search_box = _record(browser_results, "search_site")["search box"]
     assert any(u.endswith("/search/search_index.json") for u in search_box["requests"])
     assert search_box["outside"] == [] and search_box["blocked"] == [] and search_box["problems"] == []
+
+
+def test_the_search_index_is_loaded_only_when_search_is_opened(survey, browser_results):
+    """A reader who never searches never downloads the text of every page (the index): not on
+    load, not while reading, scrolling or switching palettes on any page; a reader who opens search
+    gets it (the search tests use it, opened from the box at 1280 px and from the button on a phone)."""
+    index = "/search/search_index.json"
+    read = [u for u in survey["visit"]["requests"] if u.endswith(index)]
+    assert read == [], f"the search index was loaded by pages where search was never opened: {read}"
+    search_box = _record(browser_results, "search_site")["search box"]
+    assert not any(u.endswith(index) for u in search_box["before"]), search_box["before"]
+    assert any(u.endswith(index) for u in search_box["requests"])
 
 
 def test_copy_button_copies_the_tested_code(browser_results):
