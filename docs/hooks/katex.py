@@ -12,17 +12,26 @@ a notebook) is typeset the same way.
 - Only pages with math link KaTeX's stylesheet, and the site ships it with its `.woff2` fonts only:
   the `.woff` and `.ttf` fallbacks (never fetched by a browser that reads woff2) are removed from
   the CSS, so no link in it points to a missing file.
+- Each font is shipped cut down to the characters the site's math shows: once every page is built,
+  the text of KaTeX's visual HTML (`<span class="katex-html">`) on every page of the built site, and
+  what KaTeX's CSS writes itself (equation numbers), is collected, and each of KaTeX's fonts is
+  subset to it with fontTools (layout features, hinting, `.notdef` and the name records, licence
+  included, kept). Every build subsets the fonts from `node_modules` again, so a page that shows a
+  new character gets its glyph, also on `mkdocs serve`'s rebuilds; the same pages give the same bytes.
 - Nothing is fetched from the network: KaTeX and its fonts come from `node_modules` (`npm ci`).
 """
 
 from __future__ import annotations
 
 import html
+import io
 import json
 import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
+from html.parser import HTMLParser
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
@@ -36,6 +45,7 @@ KATEX = ROOT / "node_modules" / "katex"
 RENDERER = Path(__file__).with_name("katex_render.cjs")
 ASSETS = "assets/katex"
 CSS_URI = f"{ASSETS}/katex.min.css"
+FONTS = f"{ASSETS}/fonts"
 
 # An element that arithmatex marked as math; its body is HTML-escaped TeX with its delimiters.
 MATH = re.compile(
@@ -146,6 +156,143 @@ def woff2_only(css: str) -> str:
     return css
 
 
+# ---- fonts cut down to the characters the math shows ------------------------------------------
+
+# Text KaTeX's CSS puts on the page itself: `content: "..."` strings, and counters (equation numbers).
+CSS_CONTENT = re.compile(r"content:(?P<value>[^;}]*)")
+CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+
+
+class KatexHtmlText(HTMLParser):
+    """The characters of the text inside KaTeX's visual HTML (`<span class="katex-html">`) of pages."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.characters: set[str] = set()
+        self._depth = 0  # open <span>s inside the current katex-html span, itself included
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "span":
+            return
+        if self._depth:
+            self._depth += 1
+        elif "katex-html" in (dict(attrs).get("class") or "").split():
+            self._depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "span" and self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._depth:
+            self.characters.update(data)
+
+
+def katex_html_characters(pages: Iterable[str]) -> set[str]:
+    """Every character of the text inside KaTeX's visual HTML on the given pages (their HTML)."""
+    characters: set[str] = set()
+    for page_html in pages:
+        if "katex-html" in page_html:
+            parser = KatexHtmlText()
+            parser.feed(page_html)
+            parser.close()
+            characters |= parser.characters
+    return characters
+
+
+def css_generated_characters(css: str) -> set[str]:
+    """The characters KaTeX's CSS writes itself: its `content` strings, and digits for counters."""
+    values = (match["value"] for match in CSS_CONTENT.finditer(css))
+    strings = (m[1] or m[2] or "" for value in values for m in CSS_STRING.finditer(value))
+    characters = {c for string in strings for c in string}
+    return characters | set("0123456789") if "counter(" in css else characters
+
+
+def subset_woff2(source: Path, characters: Iterable[str]) -> bytes:
+    """The font at `source` cut down to the glyphs of `characters` (those it has), as woff2 bytes.
+
+    What the glyphs need stays: every layout feature and legacy kerning, hinting, the `.notdef`
+    glyph with its outline and every name record (copyright and licence). Timestamps are not
+    recalculated, so the same font and characters give the same bytes.
+
+    The kept glyphs have KaTeX's outlines and metrics, so the math is laid out as before. Where
+    FreeType's auto-hinter draws the text (Chromium on Linux), it measures a script's reference
+    letters (for Greek: capitals and lower case that a formula may not show) to align that
+    script's glyphs: without them a few anti-aliased pixels of a Greek letter can come out other
+    than with the whole font. Keeping them would cost about 3.4 KiB on the chapter page.
+    """
+    try:
+        import brotli  # noqa: F401  (fontTools writes woff2 with it)
+        from fontTools import subset
+    except ImportError as error:
+        raise PluginError(
+            f"KaTeX: subsetting the fonts needs fontTools and brotli ({error}): "
+            "pip install -c constraints.txt -e '.[docs]'"
+        ) from error
+    options = subset.Options()
+    options.flavor = "woff2"
+    options.layout_features = ["*"]
+    options.legacy_kern = True
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    options.recalc_timestamp = False
+    # KaTeX's .ttf files date themselves at 0 on the Unix clock: fontTools reads that as 1970 (as
+    # the .woff2 made from them say) and warns about it, for each font; nothing to tell the reader.
+    head_log = logging.getLogger("fontTools.ttLib.tables._h_e_a_d")
+    level = head_log.level
+    head_log.setLevel(logging.ERROR)
+    try:
+        font = subset.load_font(str(source), options)
+        try:
+            subsetter = subset.Subsetter(options)
+            subsetter.populate(unicodes=sorted(ord(c) for c in set(characters)))
+            subsetter.subset(font)
+            out = io.BytesIO()
+            subset.save_font(font, out, options)
+        finally:
+            font.close()
+    finally:
+        head_log.setLevel(level)
+    return out.getvalue()
+
+
+# One subset per font, kept between `mkdocs serve`'s rebuilds: (source's stat, characters) -> bytes.
+_subsets: dict[str, tuple[tuple, bytes]] = {}
+
+
+def ship_font_subsets(site_dir: Path, sources: Iterable[Path]) -> tuple[int, int, int]:
+    """Write each KaTeX woff2 font of `sources`, subset to what the built site's math shows, into the site.
+
+    The characters come from every HTML page under `site_dir` (so also the pages a `--dirty` build
+    did not rebuild) and from KaTeX's CSS there. Returns (characters, bytes before, bytes after).
+    """
+    pages = sorted(site_dir.rglob("*.html"))
+    characters = katex_html_characters(page.read_text(encoding="utf-8") for page in pages)
+    css = site_dir / CSS_URI
+    if css.is_file():
+        characters |= css_generated_characters(css.read_text(encoding="utf-8"))
+    before = after = 0
+    for font in sources:
+        # Read from the .ttf KaTeX made the .woff2 from, where there is one: the same glyphs and
+        # the same subset bytes, in half the time (a woff2 is decoded whole before it is subset).
+        master = font.with_suffix(".ttf") if font.with_suffix(".ttf").is_file() else font
+        stat = master.stat()
+        key = (str(master), stat.st_mtime_ns, stat.st_size, frozenset(characters))
+        cached = _subsets.get(font.name)
+        if cached is None or cached[0] != key:
+            cached = _subsets[font.name] = (key, subset_woff2(master, characters))
+        target = site_dir / FONTS / font.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(cached[1])
+        before, after = before + font.stat().st_size, after + len(cached[1])
+    return len(characters), before, after
+
+
+def katex_fonts() -> list[Path]:
+    """KaTeX's woff2 fonts in node_modules, the ones the site ships."""
+    return sorted((KATEX / "dist" / "fonts").glob("*.woff2"))
+
+
 # ---- the hook's events --------------------------------------------------------------------------
 
 _renderer: Renderer | None = None
@@ -157,8 +304,8 @@ def on_files(files: Files, config) -> Files:
     if not dist.is_dir():
         raise PluginError(f"KaTeX: {dist} is missing: run `npm ci` (the Makefile's targets do)")
     files.append(File.generated(config, CSS_URI, content=woff2_only((dist / "katex.min.css").read_text())))
-    for font in sorted((dist / "fonts").glob("*.woff2")):
-        files.append(File.generated(config, f"{ASSETS}/fonts/{font.name}", abs_src_path=str(font)))
+    for font in katex_fonts():  # copied whole; on_post_build writes their subsets over them
+        files.append(File.generated(config, f"{FONTS}/{font.name}", abs_src_path=str(font)))
     files.append(File.generated(config, f"{ASSETS}/LICENSE.txt", abs_src_path=str(KATEX / "LICENSE")))
     return files
 
@@ -183,7 +330,10 @@ def _close() -> None:
 
 
 def on_post_build(config) -> None:
+    """Close KaTeX's process, then ship each font cut down to the characters the built site shows."""
     _close()
+    count, before, after = ship_font_subsets(Path(config.site_dir), katex_fonts())
+    log.info(f"KaTeX: fonts subset to the {count} characters the math shows ({before} -> {after} bytes)")
 
 
 def on_build_error(error) -> None:
