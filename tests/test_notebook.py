@@ -53,6 +53,14 @@ def test_notebook_outputs_equal_the_pages_output_lines(notebook):
         assert printed.rstrip("\n") == _expected_output(INCLUDE.findall(block)), block
 
 
+def test_each_cell_prints_in_one_output_so_every_build_gives_the_same_notebook(notebook):
+    """The kernel sends a cell's printing in as many messages as its flushes happened to make: kept
+    as they came, one build shows a cell's output as one block and the next as two."""
+    for cell in notebook["cells"]:
+        names = [out["name"] for out in cell.get("outputs", []) if out["output_type"] == "stream"]
+        assert len(names) == len(set(names)), (cell["source"][:80], cell["outputs"])
+
+
 def test_notebook_cells_are_the_pages_code_without_output_lines(notebook):
     sources = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
     assert 'find_spec("paraminit")' in sources[0] and "paraminit-0.1.0-py3-none-any.whl" in sources[0]

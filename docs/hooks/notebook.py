@@ -154,6 +154,7 @@ def build_notebook(page_text: str, snippet_options: dict, wheel: str) -> nbforma
 def execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
     """Run every cell in a fresh Python kernel; any error fails (no output is ever reused)."""
     from nbclient import NotebookClient
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     client = NotebookClient(
         notebook,
@@ -163,7 +164,10 @@ def execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode
         resources={"metadata": {"path": str(cwd)}},
     )
     client.execute()
-    for cell in notebook.cells:  # no timestamps: the same code gives the same notebook
+    # A cell's printing arrives in as many messages as its flushes happened to make: joined into
+    # one output per stream, and no timestamps, so that the same code gives the same notebook.
+    notebook, _ = CoalesceStreamsPreprocessor().preprocess(notebook, {})
+    for cell in notebook.cells:
         cell.get("metadata", {}).pop("execution", None)
     return notebook
 
