@@ -154,4 +154,4 @@ def test_a_figure_that_fails_to_draw_fails_the_build(monkeypatch):
     )
     monkeypatch.setattr(hook, "_drawing", failing)
     with pytest.raises(PluginError, match=r"figures failed \(exit status 1\):\ndepth_figure: no profiles"):
-        hook.on_env(None, None, None)
+        hook.on_post_build({"site_dir": "unused: nothing is written when the drawing failed"})

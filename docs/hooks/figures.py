@@ -4,15 +4,17 @@ Each figure is drawn twice, for the light and the dark palette, as `figures/NAME
 `figures/NAME-dark.svg`; a page shows them with Material's `#only-light` / `#only-dark` suffixes.
 
 The figures are drawn by this file run as a script, in a process of its own started when the
-configuration is loaded: it imports torch and matplotlib and draws while the build renders the
-pages, and the build waits for it before it writes any file (`on_env`). A figure that fails to draw
-fails the build with the script's error.
+configuration is loaded: it imports torch and matplotlib and draws while the build renders and
+writes the pages. The build knows the figures' files from the start (links to them are checked),
+and writes them last, when the drawing is done (`on_post_build`). A figure that fails to draw fails
+the build with the script's error.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
 FIGURES = ("mixture", "depth", "weights", "activations")
@@ -88,22 +91,19 @@ def on_config(config):
     return config
 
 
+class _Drawing(File):
+    """A figure still being drawn: not copied with the other files, written by on_post_build."""
+
+    def copy_file(self, dirty: bool = False) -> None:
+        pass
+
+
 def on_files(files: Files, config) -> Files:
     for name in FIGURES:
         for theme in THEMES:
-            # Read when the build copies it, after on_env has waited for the drawing.
             uri = f"figures/{name}-{theme}.svg"
-            files.append(File(uri, _out.name, config["site_dir"], config["use_directory_urls"]))
+            files.append(_Drawing(uri, _out.name, config["site_dir"], config["use_directory_urls"]))
     return files
-
-
-def on_env(env, config, files):
-    global _drawing
-    output, _ = _drawing.communicate()
-    status, _drawing = _drawing.returncode, None
-    if status != 0:
-        raise PluginError(f"drawing the site's figures failed (exit status {status}):\n{output}")
-    return env
 
 
 # A figure's <img>: loaded lazily, so that the variant of the palette not shown (display: none) is
@@ -121,7 +121,21 @@ def on_build_error(error) -> None:
     _finish()
 
 
+@event_priority(-100)  # last: the other hooks' work (the fonts) runs while the drawing ends
 def on_post_build(config) -> None:
+    """Wait for the drawing, then write the figures into the site."""
+    global _drawing
+    output, _ = _drawing.communicate()
+    status, _drawing = _drawing.returncode, None
+    if status != 0:
+        _finish()
+        raise PluginError(f"drawing the site's figures failed (exit status {status}):\n{output}")
+    for name in FIGURES:
+        for theme in THEMES:
+            uri = f"figures/{name}-{theme}.svg"
+            target = Path(config["site_dir"]) / uri
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(_out.name) / uri, target)
     _finish()
 
 

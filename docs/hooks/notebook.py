@@ -239,7 +239,7 @@ def on_config(config):
     """Make the wheel and the notebook, and start executing the notebook in a Jupyter kernel.
 
     The kernel is another process: it imports torch and runs the cells while this process draws
-    the figures and renders the pages. `on_nav` waits for it, before any page is read.
+    the figures and renders the other pages. `on_pre_page` waits for it before its page is read.
     """
     global _workdir, _wheel, _script, _execution
     _finish()
@@ -265,17 +265,21 @@ def on_files(files: Files, config) -> Files:
     return files
 
 
-def on_nav(nav, config, files):
-    """Wait for the notebook's execution: a cell that raised fails the build here."""
-    _execution.result()
-    return nav
+@event_priority(100)  # before any plugin touches the page: its file is written when the run ends
+def on_pre_page(page, config, files):
+    """Wait for the notebook's execution before its page is read: a cell that raised fails the
+    build here. The notebook's page comes last (on_files appends it), so the other pages are
+    rendered while the kernel runs."""
+    if page.file.src_uri == NOTEBOOK:
+        _execution.result()
+    return page
 
 
 def _finish() -> None:
     """Wait for a running execution (a build that failed early leaves one) and remove its folder."""
     global _workdir, _execution
     if _execution is not None:
-        _execution.exception()  # waits; its error, if any, was raised by on_nav already
+        _execution.exception()  # waits; its error, if any, was raised by on_pre_page already
         _execution = None
     if _workdir is not None:
         _workdir.cleanup()
