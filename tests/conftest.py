@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +104,26 @@ def plain_cpu() -> dict[str, str]:
     return run_probes()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A test may not change `sys.path`: the browser checks import in a thread of their own while
+    the tests run, and when `sys.path` changes, coverage (measuring this run) recomputes what it
+    traces and then removes from `sys.modules` every module imported meanwhile, including one that
+    thread is still importing (coverage.py issue 2247: a `KeyError` in importlib that crashed the
+    browser checks). Put a folder a test imports from on pyproject's `pythonpath` instead."""
+    before = list(sys.path)
+    result = yield
+    if sys.path != before:
+        added = [p for p in sys.path if p not in before]
+        removed = [p for p in before if p not in sys.path]
+        pytest.fail(
+            f"{item.nodeid} changed sys.path (added {added}, removed {removed}): under coverage that "
+            "can drop a module another thread is importing; use pyproject's pythonpath",
+            pytrace=False,
+        )
+    return result
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The browser tests run last: they read what the browser job recorded in the meantime."""
     items.sort(key=lambda item: item.path.name == "test_browser.py")  # a stable sort: order kept
@@ -122,6 +143,8 @@ def browser_checks_in_the_background(request) -> Iterator[None]:
         yield
         return
     module = browser_items[0].module
+    with contextlib.suppress(ImportError):  # imported here, not in the job's thread (see below)
+        import playwright.sync_api  # noqa: F401
     module.JOB = module.BrowserJob(request.getfixturevalue("built_site")).start()
     try:
         yield
