@@ -27,21 +27,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from check_site import build
 from serve_gzip import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 LIGHTHOUSE = ROOT / "node_modules" / ".bin" / "lighthouse"
 CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu --no-first-run --disable-background-networking"
 TARGETS = {"performance": 99, "accessibility": 100, "kib": 150}
-
-
-def build(out: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        check=True,
-    )
 
 
 def pages(site: Path) -> list[str]:
