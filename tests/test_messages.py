@@ -71,8 +71,9 @@ CASES = [
         lambda: apply_rules(nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, std=0.1))]),
         TypeError,
         "rule 'counter_normal_(std=0.1) on *' uses a counter-based sampler, which needs a seed: pass "
-        "the rules to apply_counter_rules(model, rules, seed=...), which gives each parameter its own "
-        "stream, or bind one with functools.partial(sampler, seed=...)",
+        "the rules to apply_counter_rules(model, rules, seed=...), or bind a seed with "
+        "functools.partial(sampler, seed=...); apply_rules then gives each parameter its own "
+        "stream, named after it, as apply_counter_rules does",
     ),
     (
         lambda: apply_rules(nn.Linear(2, 2), [], lazy="later"),
