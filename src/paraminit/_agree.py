@@ -86,10 +86,11 @@ class Ranks:
         else:
             after = "the ranks that did not fail wrote every selected parameter of their shard"
         text = f"{self.caller}() failed on {which} of {self.count}: {message} ({after})"
-        cls = _exception_class(kind)
-        if error is not None:
-            raise cls(text) from error
-        raise cls(text)
+        try:
+            together = _exception_class(kind)(text)
+        except TypeError:  # a class whose constructor wants more than a message
+            together = _checks.InitError(text)
+        raise together from error
 
 
 def _mark(fingerprint: str | None) -> int:

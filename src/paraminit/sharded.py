@@ -240,7 +240,10 @@ def _to_call(rule: Rule, kind: str, param: torch.Tensor, name: str, seed: int, s
             _deterministic.check(func, keywords, shape, dtype)
             init = functools.partial(_fill_block, func, keywords) if is_dtensor(param) else rule.init
     except (TypeError, ValueError, OverflowError, RuntimeError) as error:
-        raise type(error)(f"rule {rule.label!r} cannot fill parameter {name!r} {shape}: {error}") from error
+        kind = (
+            type(error) if type(error) in (TypeError, ValueError, OverflowError, RuntimeError) else ValueError
+        )
+        raise kind(f"rule {rule.label!r} cannot fill parameter {name!r} {shape}: {error}") from error
     return replace(rule, init=init)
 
 
