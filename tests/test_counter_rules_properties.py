@@ -151,7 +151,6 @@ def wrapped(model: nn.Module, inner: list[int], outer: str, mesh) -> nn.Module:
     return model
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     tree=TREES,

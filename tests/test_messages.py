@@ -15,6 +15,7 @@ from paraminit import (
     LazyParameterError,
     Mixture,
     Rule,
+    apply_counter_rules,
     apply_rules,
     counter_normal_,
     mixture_,
@@ -223,6 +224,33 @@ CASES = [
         "Mixture bounds are in the wrong order: expected 0 <= inner < outer, got inner=10.0, outer=5.0",
     ),
     (lambda: Mixture(p_zero=1.5), ValueError, "Mixture p_zero is a probability in [0, 1], got p_zero=1.5"),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, seed=5, stream="w"))]),
+        ValueError,
+        "rule \"counter_normal_(seed=5, stream='w') on *\" fixes ['stream'] itself, so every parameter it "
+        "selects would get the same numbers: leave stream out, and each parameter draws from the stream "
+        "of its own name",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(nn.init.xavier_uniform_, param="weight")], seed=0),
+        TypeError,
+        "rule 'xavier_uniform_ on *.weight': xavier_uniform_ draws from a torch generator, whose numbers "
+        "depend on the device and on how the model is sharded. apply_counter_rules() takes the counter "
+        "samplers (counter_uniform_, counter_normal_, counter_mixture_) and the torch.nn.init functions "
+        "that draw nothing (zeros_, ones_, constant_, eye_, dirac_)",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(nn.init.dirac_, param="weight")], seed=0),
+        ValueError,
+        "rule 'dirac_ on *.weight' cannot fill parameter 'weight' (2, 2): Only tensors with 3, 4, or 5 "
+        "dimensions are supported",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(counter_normal_)], seed=0, prefix="encoder."),
+        ValueError,
+        "apply_counter_rules() prefix must be a qualified module name such as 'encoder' or 'blocks.0' "
+        "(no empty component, no leading or trailing dot), got 'encoder.'",
+    ),
 ]
 
 

@@ -337,8 +337,9 @@ def test_the_page_program_and_layouts_with_empty_shards_on_eight_ranks(tmp_path)
     printed, seen = run_ranks(8, tmp_path)
     assert printed[0].splitlines() == ["ranks: 8, rank 0 holds 6 of 48 rows", "same as one process: True"]
     assert printed[1:] == [""] * 7  # only rank 0 prints
-    rows = [rank["fsdp2 rows of each weight"] for rank in seen]
-    assert rows[0] == [1, 1, 2, 1, 1] and rows[7] == [0, 0, 0, 0, 0]  # rows 1, 5, 10, 6 and 3
+    rows = [rank["fsdp2 rows of each weight"] for rank in seen]  # of weights with 1, 5, 10, 6, 3 rows
+    assert rows[0] == [1, 1, 2, 1, 1] and rows[7] == [0, 0, 0, 0, 0]
+    assert [held[2] for held in rows] == [2, 2, 2, 2, 2, 0, 0, 0]  # 10 rows, as torch.chunk splits them
     for rank in seen:
         for check in (
             "fsdp2 all initialized",
