@@ -121,6 +121,8 @@ def run_layouts(rank: int, world: int) -> dict[str, object]:
         apply_counter_rules(hybrid, rules(), seed=3)
         seen["hsdp equals one process"] = same(hybrid, one_process)
 
+    if world == 1:
+        return seen
     # Failures on some ranks only: every rank raises the same error, and none has written.
     model = sharded(mesh)
     with torch.no_grad():

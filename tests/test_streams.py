@@ -148,6 +148,10 @@ def test_a_bound_seed_in_apply_rules_gives_each_parameter_its_own_stream():
     twin = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
     apply_counter_rules(twin, [Rule(counter_normal_)], seed=5)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True))
+    apply_rules(model, [Rule(seeded)], prefix="blocks")  # a prefix names the streams the same way
+    apply_counter_rules(twin, [Rule(counter_normal_)], seed=5, prefix="blocks")
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True))
+    assert torch.equal(model[1].bias, counter_normal_(torch.empty(3), seed=5, stream="blocks.1.bias"))
 
 
 def test_a_bound_seed_on_a_lazy_model_draws_the_same_at_the_first_forward():

@@ -287,7 +287,8 @@ def apply_rules(
     A counter-based sampler (`counter_normal_`, ...) needs a seed: bind one with
     `functools.partial(sampler, seed=...)`, and each parameter draws from the stream of its own
     canonical name, as in [apply_counter_rules][paraminit.apply_counter_rules], which gives the
-    same weights for the same seed.
+    same weights for the same seed. For a sharded model use `apply_counter_rules`: its ranks agree
+    on every check before writing, so that an error on one rank stops them all.
 
     Args:
         model: The model; its own parameters and those of all submodules are considered.
