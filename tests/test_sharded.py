@@ -27,6 +27,7 @@ from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distrib
 from torch.distributed.tensor.placement_types import _StridedShard
 
 from paraminit import (
+    InitError,
     LazyParameterError,
     Rule,
     apply_counter_rules,
@@ -238,6 +239,55 @@ def test_fsdp2_parameters_held_unsharded_are_refused_before_any_write(mesh):
     one_process = mlp()
     apply_counter_rules(one_process, RULES, seed=0)
     assert weights_digest(model) == weights_digest(one_process)
+
+
+def test_what_other_ranks_report_is_raised_here_alike(mesh, monkeypatch):
+    """One rank in this process: the exchange with the others is replaced by what they would
+    send. The 8-rank test in tests/sharded_ranks.py runs the same paths with real ranks."""
+    from paraminit._agree import Ranks
+
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    others: list = []
+
+    def gather(out, mine, group=None):
+        out[0] = mine + others
+
+    def reduce(flags, op=None, group=None):
+        flags[0] = max(int(flags[0]), int(bool(others)))
+
+    monkeypatch.setattr(dist, "all_gather_object", gather)
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    ranks = Ranks(layer, "apply_counter_rules")
+    assert ranks.count == 1
+    ranks.agree(None, fingerprint="x", before_writing=True)  # nobody failed
+    others[:] = [(3, "ValueError", "a rule does not fit")]
+    with pytest.raises(ValueError) as caught:
+        ranks.agree(None, fingerprint="x", before_writing=True)
+    assert str(caught.value) == (
+        "apply_counter_rules() failed on rank 3 of 1: a rule does not fit (nothing was written on any rank)"
+    )
+    others[:] = [(1, "UnicodeEncodeError", "cannot encode"), (2, "NoSuchError", "odd")]
+    with pytest.raises(InitError, match=r"failed on ranks 0, 1, 2 of 1: disk full \(the ranks that did not"):
+        ranks.agree(InitError("disk full"), before_writing=False)
+    for kind in ("UnicodeEncodeError", "NoSuchError"):  # no class that takes a message: InitError
+        others[:] = [(1, kind, "odd")]
+        with pytest.raises(InitError, match=r"on rank 1 of 1: odd"):
+            ranks.agree(None, before_writing=False)
+
+
+def test_ranks_given_different_seeds_are_refused(mesh, monkeypatch):
+    from paraminit._agree import Ranks
+
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+
+    def reduce(flags, op=None, group=None):  # another rank's fingerprint is higher
+        flags[1] += 1
+
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    with pytest.raises(ValueError, match="called differently on different ranks"):
+        Ranks(layer, "apply_counter_rules").agree(None, fingerprint="seed 1", before_writing=True)
 
 
 def test_placements_that_are_not_blocks_are_rejected(mesh):

@@ -176,3 +176,17 @@ def test_the_refusal_of_a_seedless_sampler_recommends_what_works():
     assert "apply_counter_rules(model, rules, seed=...)" in message
     assert "functools.partial(sampler, seed=...)" in message
     assert "apply_rules then gives each parameter its own stream" in message
+
+
+def test_two_parameters_whose_canonical_names_coincide_are_refused():
+    """Only a wrapper that holds a module besides the wrapped one can make two names one."""
+
+    class Holder(nn.DataParallel):
+        def __init__(self, module: nn.Module) -> None:
+            super().__init__(module)
+            self.head = nn.Linear(2, 2)
+
+    inner = nn.Module()
+    inner.head = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match=r"the same canonical name \['head.weight', 'head.bias'\]"):
+        apply_counter_rules(Holder(inner), [Rule(counter_normal_)], seed=0)

@@ -140,7 +140,7 @@ def _is_counter_sampler(init: object) -> bool:
     return bool(getattr(init, "counter_sampler", False))
 
 
-def bound_keywords(init: object) -> dict:
+def _bound_keywords(init: object) -> dict:
     """The keyword arguments that `functools.partial` binds in `init` (none for a plain function)."""
     return dict(init.keywords) if isinstance(init, functools.partial) else {}
 
@@ -149,7 +149,7 @@ def _seeded(rule: Rule) -> bool:
     """Whether `rule` uses a counter sampler with a bound seed, refusing the mistakes around it."""
     if not _is_counter_sampler(rule.init):
         return False
-    keywords = bound_keywords(rule.init)
+    keywords = _bound_keywords(rule.init)
     if "seed" not in keywords:
         raise TypeError(
             f"rule {rule.label!r} uses a counter-based sampler, which needs a seed: pass the rules "
