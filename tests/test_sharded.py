@@ -437,6 +437,19 @@ def test_a_tied_tensor_is_drawn_once_from_the_stream_of_its_first_name():
     assert torch.equal(model[0].weight, counter_normal_(torch.empty(10, 4), seed=3, stream="0.weight"))
 
 
+def test_an_init_that_fails_while_writing_names_what_was_already_changed():
+    def fails_on_the_bias(tensor, **kwargs):
+        if kwargs["stream"].endswith("bias"):
+            raise RuntimeError("disk full")
+        return counter_normal_(tensor, **kwargs)
+
+    fails_on_the_bias.counter_sampler = True
+    with pytest.raises(
+        InitError, match=r"failed on parameter '0\.bias' .*disk full.*already changed: \['0\.weight'\]"
+    ):
+        apply_counter_rules(mlp(), [Rule(fails_on_the_bias)], seed=0)
+
+
 def test_different_rules_for_the_names_of_one_tied_tensor_are_an_error_before_any_write():
     model = tied_lm()
     before = model[0].weight.detach().clone()
