@@ -293,13 +293,13 @@ def test_ranks_given_different_seeds_are_refused(mesh, monkeypatch):
 def test_placements_that_are_not_blocks_are_rejected(mesh):
     partial = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [Partial()])
     with pytest.raises(ValueError, match="placement Partial"):
-        counter_uniform_(partial, seed=0)
+        counter_uniform_(partial, seed=0, stream="w")
     strided = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [_StridedShard(0, split_factor=2)])
     with pytest.raises(ValueError, match=r"only Shard\(dim\) and Replicate"):
-        counter_normal_(strided, seed=0)
+        counter_normal_(strided, seed=0, stream="w")
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
         sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
-        counter_uniform_(sharded, seed=0, global_shape=(4,))
+        counter_uniform_(sharded, seed=0, stream="w", global_shape=(4,))
 
 
 def test_without_torch_distributed_tensor_imported_nothing_is_a_dtensor(monkeypatch):
