@@ -2,7 +2,7 @@
 
 `#>` lines are what the line above prints; tests/test_snippets.py checks them, and
 `pytest tests/test_snippets.py --update-outputs` rewrites them after an intended change.
-The `sharded` section is also run by tests/test_sharded.py as a program on 2 ranks.
+The `sharded` section is also run by tests/test_sharded.py as a program on 8 ranks.
 """
 
 # --8<-- [start:meta]
@@ -104,3 +104,30 @@ if dist.get_rank() == 0:
 #> same as one process: True
 dist.destroy_process_group()
 # --8<-- [end:sharded]
+
+
+# --8<-- [start:streams]
+import torch
+from torch import nn
+from paraminit import Rule, apply_counter_rules, weights_digest
+from paraminit import counter_normal_
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+rules = [Rule(counter_normal_, param="weight"), Rule(nn.init.zeros_)]
+plain, compiled = build(), torch.compile(build())
+for model in (plain, compiled):
+    apply_counter_rules(model, rules, seed=0)
+print([name for name, _ in compiled.named_parameters()][0])
+#> _orig_mod.0.weight
+print("same weights:", weights_digest(compiled) == weights_digest(plain))
+#> same weights: True
+
+last = build()[2]  # the last layer on its own, named as in the model
+apply_counter_rules(last, rules, seed=0, prefix="2")
+print("same layer:", torch.equal(last.weight, plain[2].weight))
+#> same layer: True
+# --8<-- [end:streams]

@@ -123,5 +123,5 @@ two, three = initialized(2), initialized(3)
 print(weights_digest(two) == weights_digest(three))
 #> True
 print(weights_digest(two)[:16])
-#> b705e7a28e04d0a7
+#> 733566d8ceb51b05
 # --8<-- [end:answer]

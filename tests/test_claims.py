@@ -16,6 +16,8 @@ PAGES = {
     "why": "docs/why-initialization.md",
     "home": "docs/index.md",
     "library": "docs/library.md",
+    "large": "docs/large-models.md",
+    "repro": "docs/reproducibility.md",
 }
 NODE = re.compile(r"(tests/test_\w+\.py)::(test_\w+)")
 

@@ -7,6 +7,8 @@ import copy
 import functools
 import io
 import pickle
+import sys
+import threading
 
 import pytest
 import torch
@@ -225,3 +227,43 @@ def test_moving_copying_or_pickling_a_lazy_model_does_not_count_as_replacing_its
         net = pickle.loads(pickle.dumps(net))
     net(torch.rand(2, 4, dtype=net[0].weight.dtype))
     assert all_equal(net[0].weight, 1) and all_equal(net[2].weight, 1)
+
+
+def test_two_threads_doing_the_first_forward_initialize_each_layer_once_and_both_see_it():
+    """Two threads start the first forward of the same lazy model at once (a barrier releases
+    them together, with a short switch interval so that they interleave); in every trial each
+    rule runs exactly once, before either forward computes, and nothing stays pending."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for trial in range(200):
+            calls = []
+
+            def counting(tensor: torch.Tensor, calls=calls) -> None:
+                calls.append(tuple(tensor.shape))
+                tensor.fill_(1.0)
+
+            net = lazy_net()
+            apply_rules(net, [Rule(counting, param="weight"), Rule(nn.init.zeros_, param="bias")])
+            barrier, outputs, errors = threading.Barrier(2), [], []
+
+            def forward(net=net, barrier=barrier, outputs=outputs, errors=errors) -> None:
+                barrier.wait()
+                try:
+                    outputs.append(net(torch.ones(1, 4)))
+                except Exception as error:
+                    errors.append(error)
+
+            threads = [threading.Thread(target=forward) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not errors, (trial, errors)
+            assert sorted(calls) == [(2, 3), (3, 4)], (trial, calls)
+            assert all_equal(net[0].weight, 1) and all_equal(net[2].weight, 1), trial
+            assert all_equal(net[0].bias, 0) and all_equal(net[2].bias, 0), trial
+            assert pending_inits(net) == {}
+            assert all(torch.equal(out, torch.full((1, 2), 12.0)) for out in outputs), (trial, outputs)
+    finally:
+        sys.setswitchinterval(interval)

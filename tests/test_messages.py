@@ -15,6 +15,7 @@ from paraminit import (
     LazyParameterError,
     Mixture,
     Rule,
+    apply_counter_rules,
     apply_rules,
     counter_normal_,
     mixture_,
@@ -71,8 +72,9 @@ CASES = [
         lambda: apply_rules(nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, std=0.1))]),
         TypeError,
         "rule 'counter_normal_(std=0.1) on *' uses a counter-based sampler, which needs a seed: pass "
-        "the rules to apply_counter_rules(model, rules, seed=...), which gives each parameter its own "
-        "stream, or bind one with functools.partial(sampler, seed=...)",
+        "the rules to apply_counter_rules(model, rules, seed=...), or bind a seed with "
+        "functools.partial(sampler, seed=...); apply_rules then gives each parameter its own "
+        "stream, named after it, as apply_counter_rules does",
     ),
     (
         lambda: apply_rules(nn.Linear(2, 2), [], lazy="later"),
@@ -222,6 +224,33 @@ CASES = [
         "Mixture bounds are in the wrong order: expected 0 <= inner < outer, got inner=10.0, outer=5.0",
     ),
     (lambda: Mixture(p_zero=1.5), ValueError, "Mixture p_zero is a probability in [0, 1], got p_zero=1.5"),
+    (
+        lambda: apply_rules(nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, seed=5, stream="w"))]),
+        ValueError,
+        "rule \"counter_normal_(seed=5, stream='w') on *\" fixes ['stream'] itself, so every parameter it "
+        "selects would get the same numbers: leave stream out, and each parameter draws from the stream "
+        "of its own name",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(nn.init.xavier_uniform_, param="weight")], seed=0),
+        TypeError,
+        "rule 'xavier_uniform_ on *.weight': xavier_uniform_ draws from a torch generator, whose numbers "
+        "depend on the device and on how the model is sharded. apply_counter_rules() takes the counter "
+        "samplers (counter_uniform_, counter_normal_, counter_mixture_) and the torch.nn.init functions "
+        "that draw nothing (zeros_, ones_, constant_, eye_, dirac_)",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(nn.init.dirac_, param="weight")], seed=0),
+        ValueError,
+        "rule 'dirac_ on *.weight' cannot fill parameter 'weight' (2, 2): Only tensors with 3, 4, or 5 "
+        "dimensions are supported",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(counter_normal_)], seed=0, prefix="encoder."),
+        ValueError,
+        "apply_counter_rules() prefix must be a qualified module name such as 'encoder' or 'blocks.0' "
+        "(no empty component, no leading or trailing dot), got 'encoder.'",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ offsets, and the gathered model must equal a single-process init bit for bit.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distrib
 from torch.distributed.tensor.placement_types import _StridedShard
 
 from paraminit import (
+    InitError,
     LazyParameterError,
     Rule,
     apply_counter_rules,
@@ -83,6 +85,23 @@ def test_digest_sees_every_byte_and_the_dtype():
     assert weights_digest(mlp().double()) != weights_digest(mlp().double().float())  # names, dtype, bytes
 
 
+def test_two_models_whose_names_and_bytes_would_run_together_have_different_digests():
+    """Names may hold ':', '(' and newlines; the digest once wrote `name:dtype:shape\\n` and the
+    bytes one after another, so an empty parameter `x` followed by `y` read the same as one
+    parameter whose name spelled out the first one's header."""
+    value = torch.tensor([1.5])
+    two = nn.Module()
+    two.register_parameter("x", nn.Parameter(torch.empty(0)))
+    two.register_parameter("y", nn.Parameter(value.clone()))
+    one = nn.Module()
+    one.register_parameter("x:float32:(0,)\ny", nn.Parameter(value.clone()))
+    assert weights_digest(one) != weights_digest(two)
+    shape_a, shape_b = nn.Module(), nn.Module()  # the same bytes in other shapes
+    shape_a.register_parameter("w", nn.Parameter(torch.zeros(2, 3)))
+    shape_b.register_parameter("w", nn.Parameter(torch.zeros(3, 2)))
+    assert weights_digest(shape_a) != weights_digest(shape_b)
+
+
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op:UserWarning")
 def test_digest_of_a_model_with_an_empty_parameter():
     empty = nn.Linear(0, 3)
@@ -90,9 +109,53 @@ def test_digest_of_a_model_with_an_empty_parameter():
     assert weights_digest(empty) != weights_digest(nn.Linear(0, 4))
 
 
-def test_rules_that_would_draw_from_a_torch_generator_are_rejected():
-    with pytest.raises(TypeError, match=r"normal_\(std=0.1\) would draw from a torch generator"):
-        apply_counter_rules(mlp(), [Rule(functools.partial(nn.init.normal_, std=0.1))], seed=0)
+def test_rules_that_draw_from_a_torch_generator_are_rejected_before_any_write():
+    model = mlp()
+    before = model[0].bias.detach().clone()
+    rules = [Rule(nn.init.zeros_, param="bias"), Rule(functools.partial(nn.init.normal_, std=0.1))]
+    with pytest.raises(TypeError, match=r"normal_\(std=0.1\) on \*'?: normal_ draws from a torch generator"):
+        apply_counter_rules(model, rules, seed=0)
+    assert torch.equal(model[0].bias, before)
+    for init in (nn.init.xavier_uniform_, nn.init.kaiming_normal_, nn.init.orthogonal_):
+        with pytest.raises(TypeError, match=f"{init.__name__} draws from a torch generator"):
+            apply_counter_rules(mlp(), [Rule(init, param="weight")], seed=0)
+
+
+def test_an_init_of_unknown_kind_is_refused_as_one_that_might_draw():
+    def my_init(tensor):
+        return tensor.fill_(1.0)
+
+    with pytest.raises(TypeError, match=r"cannot tell whether my_init draws") as caught:
+        apply_counter_rules(mlp(), [Rule(my_init)], seed=0)
+    assert "zeros_, ones_, constant_, eye_, dirac_" in str(caught.value)
+
+
+def test_eye_and_dirac_draw_nothing_and_are_accepted():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Conv2d(2, 4, 3, groups=1), nn.Conv1d(4, 4, 3, groups=2))
+    rules = [
+        Rule(nn.init.eye_, module=nn.Linear, param="weight"),
+        Rule(nn.init.dirac_, module=nn.Conv2d, param="weight"),
+        Rule(functools.partial(nn.init.dirac_, groups=2), module=nn.Conv1d, param="weight"),
+        Rule(nn.init.ones_, param="bias"),
+    ]
+    report = apply_counter_rules(model, rules, seed=0, require_all=True)
+    assert report.counts()["eye_ on Linear.weight"] == 1
+    assert torch.equal(model[0].weight, nn.init.eye_(torch.empty(4, 3)))
+    assert torch.equal(model[1].weight, nn.init.dirac_(torch.empty(4, 2, 3, 3)))
+    assert torch.equal(model[2].weight, nn.init.dirac_(torch.empty(4, 2, 3), groups=2))
+
+
+def test_an_exact_init_that_cannot_fill_its_parameter_is_refused_before_any_write():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4))
+    before = model[0].weight.detach().clone()
+    rules = [Rule(nn.init.zeros_, path="0"), Rule(nn.init.dirac_, path="1", param="weight")]
+    with pytest.raises(ValueError, match=r"dirac_ on \*\.weight at '1'.*'1\.weight'.*3, 4, or 5 dimensions"):
+        apply_counter_rules(model, rules, seed=0, allow_unused=True)
+    assert torch.equal(model[0].weight, before)
+    bad_bounds = Rule(functools.partial(counter_uniform_, a=1.0, b=0.0), path="1")
+    with pytest.raises(ValueError, match=r"a <= b"):
+        apply_counter_rules(model, [Rule(nn.init.zeros_, path="0"), bad_bounds], seed=0)
+    assert torch.equal(model[0].weight, before)
 
 
 def test_rules_must_not_fix_seed_or_stream():
@@ -154,16 +217,89 @@ def test_dtensor_shards_and_replicas_are_filled_from_their_region(mesh):
         assert torch.equal(tensor.full_tensor(), full)
 
 
+def test_fsdp2_parameters_held_unsharded_are_refused_before_any_write(mesh):
+    """With reshard_after_forward=False a forward leaves FSDP2's gathered copies registered; a write
+    into them is discarded by reshard(), so the init would be reported and lost."""
+    from torch.distributed.fsdp import fully_shard
+
+    model = mlp()
+    for layer in (model[0], model[2], model):
+        fully_shard(layer, mesh=mesh, reshard_after_forward=False)
+    shards = {name: p.to_local().clone() for name, p in model.named_parameters()}
+    model(torch.rand(2, 6))
+    assert not any(is_dtensor(p) for p in model.parameters())  # the gathered copies, registered
+    with pytest.raises(ValueError, match=r"FSDP2 holds .* at \['0', '2'\] unsharded.*reshard\(\)"):
+        apply_counter_rules(model, RULES, seed=0)
+    for module in model.modules():
+        if hasattr(module, "reshard"):
+            module.reshard()
+    assert all(torch.equal(model.get_parameter(name).to_local(), value) for name, value in shards.items())
+    assert shards.keys() == dict(model.named_parameters()).keys()
+    apply_counter_rules(model, RULES, seed=0)  # now the shards themselves are written, and kept
+    one_process = mlp()
+    apply_counter_rules(one_process, RULES, seed=0)
+    assert weights_digest(model) == weights_digest(one_process)
+
+
+def test_what_other_ranks_report_is_raised_here_alike(mesh, monkeypatch):
+    """One rank in this process: the exchange with the others is replaced by what they would
+    send. The 8-rank test in tests/sharded_ranks.py runs the same paths with real ranks."""
+    from paraminit._agree import Ranks
+
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    others: list = []
+
+    def gather(out, mine, group=None):
+        out[0] = mine + others
+
+    def reduce(flags, op=None, group=None):
+        flags[0] = max(int(flags[0]), int(bool(others)))
+
+    monkeypatch.setattr(dist, "all_gather_object", gather)
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    ranks = Ranks(layer, "apply_counter_rules")
+    assert ranks.count == 1
+    ranks.agree(None, fingerprint="x", before_writing=True)  # nobody failed
+    others[:] = [(3, "ValueError", "a rule does not fit")]
+    with pytest.raises(ValueError) as caught:
+        ranks.agree(None, fingerprint="x", before_writing=True)
+    assert str(caught.value) == (
+        "apply_counter_rules() failed on rank 3 of 1: a rule does not fit (nothing was written on any rank)"
+    )
+    others[:] = [(1, "UnicodeEncodeError", "cannot encode"), (2, "NoSuchError", "odd")]
+    with pytest.raises(InitError, match=r"failed on ranks 0, 1, 2 of 1: disk full \(the ranks that did not"):
+        ranks.agree(InitError("disk full"), before_writing=False)
+    for kind in ("UnicodeEncodeError", "NoSuchError"):  # no class that takes a message: InitError
+        others[:] = [(1, kind, "odd")]
+        with pytest.raises(InitError, match=r"on rank 1 of 1: odd"):
+            ranks.agree(None, before_writing=False)
+
+
+def test_ranks_given_different_seeds_are_refused(mesh, monkeypatch):
+    from paraminit._agree import Ranks
+
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+
+    def reduce(flags, op=None, group=None):  # another rank's fingerprint is higher
+        flags[1] += 1
+
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    with pytest.raises(ValueError, match="called differently on different ranks"):
+        Ranks(layer, "apply_counter_rules").agree(None, fingerprint="seed 1", before_writing=True)
+
+
 def test_placements_that_are_not_blocks_are_rejected(mesh):
     partial = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [Partial()])
     with pytest.raises(ValueError, match="placement Partial"):
-        counter_uniform_(partial, seed=0)
+        counter_uniform_(partial, seed=0, stream="w")
     strided = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [_StridedShard(0, split_factor=2)])
     with pytest.raises(ValueError, match=r"only Shard\(dim\) and Replicate"):
-        counter_normal_(strided, seed=0)
+        counter_normal_(strided, seed=0, stream="w")
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
         sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
-        counter_uniform_(sharded, seed=0, global_shape=(4,))
+        counter_uniform_(sharded, seed=0, stream="w", global_shape=(4,))
 
 
 def test_without_torch_distributed_tensor_imported_nothing_is_a_dtensor(monkeypatch):
@@ -194,15 +330,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow  # two processes that import torch: a few seconds
-def test_the_page_program_on_two_ranks_equals_one_process(tmp_path):
+def run_ranks(world: int, tmp_path: Path) -> tuple[list[str], list[dict]]:
+    """Run tests/sharded_ranks.py on `world` ranks: what each rank printed, and what it saw."""
     (section,) = [s for s in sections(ROOT / "snippets" / "large_models.py") if s.name == "sharded"]
     program = tmp_path / "sharded.py"
     program.write_text(section.code)
-    world, port = 2, free_port()
+    results = tmp_path / "results"
+    results.mkdir()
+    port = free_port()
     ranks = [
         subprocess.Popen(
-            [sys.executable, str(program)],
+            [
+                sys.executable,
+                str(ROOT / "tests" / "sharded_ranks.py"),
+                str(program),
+                str(results),
+                str(tmp_path / "store"),
+            ],
             cwd=ROOT,
             env={
                 **os.environ,
@@ -223,18 +367,48 @@ def test_the_page_program_on_two_ranks_equals_one_process(tmp_path):
     outputs = []
     for rank in ranks:
         try:
-            outputs.append(rank.communicate(timeout=180))
+            outputs.append(rank.communicate(timeout=600))
         except subprocess.TimeoutExpired:
             for other in ranks:
                 other.kill()
             raise
     for rank, (process, (_out, err)) in enumerate(zip(ranks, outputs, strict=True)):
         assert process.returncode == 0, f"rank {rank} failed:\n{err[-3000:]}"
-    assert outputs[0][0].splitlines() == [
-        "ranks: 2, rank 0 holds 24 of 48 rows",
-        "same as one process: True",
+    return [out for out, _ in outputs], [
+        json.loads((results / f"rank{r}.json").read_text()) for r in range(world)
     ]
-    assert outputs[1][0] == ""  # only rank 0 prints
+
+
+@pytest.mark.slow  # eight processes that import torch: half a minute on two cores
+def test_the_page_program_and_layouts_with_empty_shards_on_eight_ranks(tmp_path):
+    """The page's program as `torchrun --nproc-per-node 8` runs it, then layouts in which some
+    ranks hold no rows (1, 5 and 10 rows on 8 ranks) or no columns, and failures on some ranks
+    only, which every rank must report alike, before any rank writes."""
+    printed, seen = run_ranks(8, tmp_path)
+    assert printed[0].splitlines() == ["ranks: 8, rank 0 holds 6 of 48 rows", "same as one process: True"]
+    assert printed[1:] == [""] * 7  # only rank 0 prints
+    rows = [rank["fsdp2 rows of each weight"] for rank in seen]  # of weights with 1, 5, 10, 6, 3 rows
+    assert rows[0] == [1, 1, 2, 1, 1] and rows[7] == [0, 0, 0, 0, 0]
+    assert [held[2] for held in rows] == [2, 2, 2, 2, 2, 0, 0, 0]  # 10 rows, as torch.chunk splits them
+    for rank in seen:
+        for check in (
+            "fsdp2 all initialized",
+            "fsdp2 equals one process",
+            "fsdp2 digest equals one process",
+            "columns equal one process",
+            "hsdp equals one process",
+            "nothing written",
+        ):
+            assert rank[check] is True, (check, rank)
+        assert rank["still in step"] is None
+    for failure, kind, words in (
+        ("seed differs", "ValueError", "seed"),
+        ("unused rule on the last rank", "ValueError", "on rank 7"),
+        ("init fails on rank 1", "InitError", "on rank 1"),
+    ):
+        errors = [rank[failure] for rank in seen]
+        assert errors[0] is not None and errors[0][0] == kind and words in errors[0][1], errors[0]
+        assert all(error == errors[0] for error in errors), failure  # the same on every rank
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,6 +435,19 @@ def test_a_tied_tensor_is_drawn_once_from_the_stream_of_its_first_name():
     assert calls == ["0.weight"]
     assert [(e.name, e.aliases) for e in report.entries] == [("0.weight", ("1.weight",))]
     assert torch.equal(model[0].weight, counter_normal_(torch.empty(10, 4), seed=3, stream="0.weight"))
+
+
+def test_an_init_that_fails_while_writing_names_what_was_already_changed():
+    def fails_on_the_bias(tensor, **kwargs):
+        if kwargs["stream"].endswith("bias"):
+            raise RuntimeError("disk full")
+        return counter_normal_(tensor, **kwargs)
+
+    fails_on_the_bias.counter_sampler = True
+    with pytest.raises(
+        InitError, match=r"failed on parameter '0\.bias' .*disk full.*already changed: \['0\.weight'\]"
+    ):
+        apply_counter_rules(mlp(), [Rule(fails_on_the_bias)], seed=0)
 
 
 def test_different_rules_for_the_names_of_one_tied_tensor_are_an_error_before_any_write():
@@ -294,7 +481,7 @@ def test_apply_rules_refuses_a_counter_sampler_without_a_seed_and_names_the_way_
     assert torch.equal(model[0].weight, before) and not (model[0].bias == 0).all()
     seeded = Rule(functools.partial(counter_normal_, seed=1), param="weight")
     apply_rules(model, [seeded], allow_unused=True)
-    assert torch.equal(model[0].weight, counter_normal_(torch.empty(5, 6), seed=1))
+    assert torch.equal(model[0].weight, counter_normal_(torch.empty(5, 6), seed=1, stream="0.weight"))
 
 
 def test_a_dtensor_parameter_written_through_its_shard_or_as_a_whole_counts_as_written(mesh):

@@ -1,19 +1,23 @@
-"""The one place that reads a DTensor's layout: its local shard and where that shard sits globally.
+"""The one place that reads torch.distributed's private state: a DTensor's shard and where it
+sits globally, the meshes a model is sharded over, and whether FSDP2 holds parameters unsharded.
 
 `torch.distributed.tensor` publishes `DTensor`, `Shard` and `Replicate`, but the function that
 turns a placement into a global offset, `compute_local_shape_and_global_offset`, lives in the
-private module `torch.distributed.tensor._utils`. It is imported here and nowhere else, so a
-rename in a future torch release breaks this module (and its test) instead of silently breaking
-the samplers. `torch.distributed` is imported only when a tensor could be a DTensor, so the rest of
-the library works on builds of torch without it.
+private module `torch.distributed.tensor._utils`, and FSDP2 says whether a module's parameters are
+registered sharded only in its private state (`FSDPModule._get_fsdp_state()`). They are read
+here and nowhere else, so a rename in a future torch release breaks this module (and its tests)
+instead of silently breaking the samplers. `torch.distributed` is imported only when a tensor
+could be a DTensor, so the rest of the library works on builds of torch without it.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -67,3 +71,58 @@ def dtensor_region(tensor: torch.Tensor) -> Region:
             f"on a global shape {global_shape} give {tuple(local_shape)}"
         )
     return Region(local, global_shape, tuple(offset))
+
+
+def meshes(model: nn.Module) -> list[tuple[Any, torch.device]]:
+    """The device meshes `model`'s parameters are distributed over, each with the device of a local
+    shard on it, in parameter order; empty for a model without DTensors.
+
+    A parameter that FSDP2 holds unsharded is a plain tensor at that moment; its sharded DTensor,
+    kept in FSDP2's state, still names the mesh.
+    """
+    found: list[tuple[Any, torch.device]] = []
+    params = [*model.parameters(), *_fsdp_sharded_params(model)]
+    for param in params:
+        if is_dtensor(param) and not any(param.device_mesh == mesh for mesh, _ in found):
+            found.append((param.device_mesh, param.to_local().device))
+    return found
+
+
+def _fsdp_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    if "torch.distributed.fsdp._fully_shard._fully_shard" not in sys.modules:  # fully_shard unused
+        return []
+    from torch.distributed.fsdp import FSDPModule
+
+    return [(path, module) for path, module in model.named_modules() if isinstance(module, FSDPModule)]
+
+
+def _fsdp_groups(module: nn.Module) -> list[Any]:
+    return list(module._get_fsdp_state()._fsdp_param_groups)
+
+
+def _fsdp_sharded_params(model: nn.Module) -> list[torch.Tensor]:
+    return [
+        fsdp_param.sharded_param
+        for _, module in _fsdp_modules(model)
+        for group in _fsdp_groups(module)
+        for fsdp_param in group.fsdp_params
+    ]
+
+
+def fsdp_unsharded(model: nn.Module) -> list[str]:
+    """The paths of the FSDP2 modules in `model` whose parameters are registered unsharded now.
+
+    After a forward pass with `reshard_after_forward=False` (or `unshard()`), FSDP2 registers the
+    gathered parameters on the module; `reshard()` frees them and registers the shards again, so
+    a write into the gathered copies is lost.
+    """
+    modules = _fsdp_modules(model)
+    if not modules:
+        return []
+    from torch.distributed.fsdp._fully_shard._fsdp_param import ShardedState
+
+    return [
+        path
+        for path, module in modules
+        if any(group._sharded_state != ShardedState.SHARDED for group in _fsdp_groups(module))
+    ]

@@ -16,24 +16,32 @@ rule's `init` can be pickled: a module-level function, a `functools.partial` of 
 of this library. A lambda or a local function cannot; pickling such a model then raises
 `pickle.PicklingError` naming the parameter, the rule and the init (run a forward pass first, or
 use a module-level function). [pending_inits][paraminit.pending_inits] lists what is still pending.
+
+Two threads may start the first forward pass of the same model at once. One lock, held while a
+module materializes its parameters (PyTorch's own lazy hook, which this module runs under the
+lock in its place) and runs its pending rules, makes that happen once: the other thread waits,
+then finds the parameters materialized and initialized and nothing left to do.
 """
 
 from __future__ import annotations
 
 import copy
 import pickle
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
 from ._checks import LazyParameterError, is_materialized
-
-if TYPE_CHECKING:
-    from .rules import Rule
+from ._init_call import LabelledInit, call_init
 
 STATE = "_paraminit_deferred"
 """Name of the module attribute that holds the pending rules."""
+
+LOCK = threading.RLock()
+"""Held while deferred state is read or changed, and while a module with pending rules
+materializes and runs them. Re-entrant, so an init may itself run a forward pass."""
 
 
 @dataclass(eq=False)
@@ -41,7 +49,7 @@ class PendingInit:
     """One rule waiting for one lazy parameter; shared by every module that holds the parameter."""
 
     name: str
-    rule: Rule
+    rule: LabelledInit
     param: nn.Parameter
     """The lazy parameter the rule is for. Materializing keeps the object (it changes its class in
     place), so a module that holds another object by the time it runs was given a new parameter."""
@@ -82,35 +90,60 @@ class DeferredInits:
         del module.__dict__[STATE]
 
 
+class _Materialize:
+    """Stands in for a lazy module's own forward pre-hook (`_infer_parameters`), which
+    materializes its parameters: runs it under `LOCK`, and then the module's pending rules.
+
+    A thread that entered the forward pass while another was materializing still calls this
+    (a module's hooks are read when its forward begins): it waits for the lock, finds that the
+    original hook has run (PyTorch deletes `_initialize_hook` when it has), and returns.
+    """
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        with LOCK:
+            if "_initialize_hook" in module.__dict__:
+                self.original(module, args, kwargs)
+            _run_pending(module, args)
+
+
 def defer(module: nn.Module, param_name: str, entry: PendingInit) -> None:
     """Make `module` run `entry` on its parameter `param_name` at its next forward pass."""
-    state = module.__dict__.get(STATE)
-    if state is None:
-        state = module.__dict__[STATE] = DeferredInits(module)
-    state.entries.append((param_name, entry))
+    with LOCK:
+        state = module.__dict__.get(STATE)
+        if state is None:
+            state = module.__dict__[STATE] = DeferredInits(module)
+        state.entries.append((param_name, entry))
+        handle = module.__dict__.get("_initialize_hook")  # a lazy module's own hook, not run yet
+        hooks = module._forward_pre_hooks
+        if handle is not None and handle.id in hooks and not isinstance(hooks[handle.id], _Materialize):
+            hooks[handle.id] = _Materialize(hooks[handle.id])
 
 
 def _run_pending(module: nn.Module, args: tuple) -> None:
     """Forward pre-hook: run the pending rules of `module`, in order; each that succeeds is done.
 
     A rule that fails stays pending, with those after it, and the forward pass is refused with an
-    error; the next forward pass tries again.
+    error; the next forward pass tries again. Nothing to do when another thread has run them.
     """
-    state: DeferredInits = module.__dict__[STATE]
-    done: list[str] = []
-    while state.entries:
-        param_name, entry = state.entries[0]
-        if not entry.done:
-            _run(module, param_name, entry, done)
-            entry.done = True
-            done.append(entry.name)
-        state.entries.pop(0)
-    state.release(module)
+    with LOCK:
+        state: DeferredInits | None = module.__dict__.get(STATE)
+        if state is None:
+            return
+        done: list[str] = []
+        while state.entries:
+            param_name, entry = state.entries[0]
+            if not entry.done:
+                _run(module, param_name, entry, done)
+                entry.done = True
+                done.append(entry.name)
+            state.entries.pop(0)
+        state.release(module)
 
 
 def _run(module: nn.Module, param_name: str, entry: PendingInit, done: list[str]) -> None:
-    from .rules import call_init
-
     param = getattr(module, param_name)
     if param is not entry.param:  # replaced after apply_rules (e.g. set by hand): the later write wins
         return
@@ -133,13 +166,16 @@ def _cancel_loaded(
     error_msgs: list[str],
 ) -> None:
     """`load_state_dict` pre-hook: a parameter that the checkpoint supplies keeps the loaded value."""
-    state: DeferredInits = module.__dict__[STATE]
-    for param_name, entry in state.entries:
-        if prefix + param_name in state_dict:
-            entry.done = True
-    state.entries = [(n, e) for n, e in state.entries if not e.done]
-    if not state.entries:
-        state.release(module)
+    with LOCK:
+        state: DeferredInits | None = module.__dict__.get(STATE)
+        if state is None:
+            return
+        for param_name, entry in state.entries:
+            if prefix + param_name in state_dict:
+                entry.done = True
+        state.entries = [(n, e) for n, e in state.entries if not e.done]
+        if not state.entries:
+            state.release(module)
 
 
 def pending_inits(model: nn.Module) -> dict[str, str]:
@@ -171,9 +207,10 @@ def pending_inits(model: nn.Module) -> dict[str, str]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"pending_inits() expects an nn.Module, got {type(model).__name__}")
     pending: dict[str, str] = {}
-    for module in model.modules():
-        state = module.__dict__.get(STATE)
-        for _, entry in state.entries if state is not None else ():
-            if not entry.done:
-                pending[entry.name] = entry.rule.label
+    with LOCK:
+        for module in model.modules():
+            state = module.__dict__.get(STATE)
+            for _, entry in state.entries if state is not None else ():
+                if not entry.done:
+                    pending[entry.name] = entry.rule.label
     return pending

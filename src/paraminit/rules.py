@@ -18,15 +18,17 @@ import functools
 import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Literal
 
 import torch
 from torch import nn
 
-from ._checks import InitError, LazyParameterError, is_materialized
-from ._dtensor import is_dtensor
+from ._checks import LazyParameterError, is_materialized
+from ._dtensor import fsdp_unsharded
+from ._init_call import call_init
+from ._names import check_prefix, join, walk
 from .deferred import PendingInit, defer
 
 Initializer = Callable[[torch.Tensor], object]
@@ -48,7 +50,11 @@ class Rule:
         module: Module type(s) matched with `isinstance`. Default: every module.
         param: Pattern (`fnmatch`) for the parameter's own name, e.g. `"weight"`, `"bias"`.
         path: Pattern for the owning module's qualified name in the model, e.g. `"0"`, `"2"`,
-            `"encoder.*"`. The top-level module's path is `""`.
+            `"encoder.*"`. The top-level module's path is `""`. It is matched against the path
+            as `named_modules()` gives it and against the canonical path, without the components
+            that wrappers add (`_orig_mod` of `torch.compile`, `module` of DDP and
+            `nn.DataParallel`, `_checkpoint_wrapped_module` of activation checkpointing), so a
+            rule written for a model selects the same parameters in its wrapped twin.
         label: Name shown in the report; default derived from `init` and the selectors.
 
     Raises:
@@ -90,12 +96,15 @@ class Rule:
             where = f"{where} at {self.path!r}"
         return f"{describe_init(self.init)} on {where}"
 
-    def matches(self, path: str, module: nn.Module, param: str) -> bool:
-        """Whether this rule selects parameter `param` of `module`, found at `path` in the model."""
+    def matches(self, path: str, module: nn.Module, param: str, canonical: str | None = None) -> bool:
+        """Whether this rule selects parameter `param` of `module`, found at `path` in the model
+        (whose canonical path, if it differs, is `canonical`)."""
         return (
             isinstance(module, self.module)
             and fnmatchcase(param, self.param)
-            and fnmatchcase(path, self.path)
+            and (
+                fnmatchcase(path, self.path) or (canonical is not None and fnmatchcase(canonical, self.path))
+            )
         )
 
 
@@ -113,8 +122,8 @@ def _check_init(init: object) -> None:
     except (TypeError, ValueError):  # a builtin without a signature: it is called as init(tensor)
         return
     try:
-        if _is_counter_sampler(init):  # apply_counter_rules passes the seed (and the stream)
-            signature.bind(_TENSOR, seed=0)
+        if _is_counter_sampler(init):  # the seed and the stream are given when it is called
+            signature.bind(_TENSOR, seed=0, stream="")
         else:
             signature.bind(_TENSOR)
     except TypeError as error:
@@ -131,11 +140,30 @@ def _is_counter_sampler(init: object) -> bool:
     return bool(getattr(init, "counter_sampler", False))
 
 
-def _lacks_seed(init: object) -> bool:
-    """Whether `init` is a counter sampler whose `seed` is still to be given."""
-    if not _is_counter_sampler(init):
+def _bound_keywords(init: object) -> dict:
+    """The keyword arguments that `functools.partial` binds in `init` (none for a plain function)."""
+    return dict(init.keywords) if isinstance(init, functools.partial) else {}
+
+
+def _seeded(rule: Rule) -> bool:
+    """Whether `rule` uses a counter sampler with a bound seed, refusing the mistakes around it."""
+    if not _is_counter_sampler(rule.init):
         return False
-    return "seed" not in (init.keywords if isinstance(init, functools.partial) else {})
+    keywords = _bound_keywords(rule.init)
+    if "seed" not in keywords:
+        raise TypeError(
+            f"rule {rule.label!r} uses a counter-based sampler, which needs a seed: pass the rules "
+            "to apply_counter_rules(model, rules, seed=...), or bind a seed with "
+            "functools.partial(sampler, seed=...); apply_rules then gives each parameter its own "
+            "stream, named after it, as apply_counter_rules does"
+        )
+    if "stream" in keywords:
+        raise ValueError(
+            f"rule {rule.label!r} fixes ['stream'] itself, so every parameter it selects would get "
+            "the same numbers: leave stream out, and each parameter draws from the stream of its "
+            "own name"
+        )
+    return True
 
 
 def describe_init(init: Initializer) -> str:
@@ -235,6 +263,7 @@ def apply_rules(
     lazy: Literal["defer", "error"] = "defer",
     allow_unused: bool = False,
     allow_conflicts: bool = False,
+    prefix: str = "",
 ) -> InitReport:
     """Initialize every parameter of `model` that a rule selects; the first matching rule wins.
 
@@ -255,6 +284,12 @@ def apply_rules(
     and the forward is refused until it succeeds. With `lazy="error"` a selected lazy parameter
     raises [LazyParameterError][paraminit.LazyParameterError].
 
+    A counter-based sampler (`counter_normal_`, ...) needs a seed: bind one with
+    `functools.partial(sampler, seed=...)`, and each parameter draws from the stream of its own
+    canonical name, as in [apply_counter_rules][paraminit.apply_counter_rules], which gives the
+    same weights for the same seed. For a sharded model use `apply_counter_rules`: its ranks agree
+    on every check before writing, so that an error on one rank stops them all.
+
     Args:
         model: The model; its own parameters and those of all submodules are considered.
         rules: The rules, in priority order (any iterable, read once).
@@ -263,14 +298,18 @@ def apply_rules(
             a rule that selects nothing is almost always a typo or a wrong type.
         allow_conflicts: Allow different rules to select different names of one tensor; the
             first of them in `rules` wins. By default that is an error: only one can take effect.
+        prefix: The qualified name of `model` within a larger model, which the streams of counter
+            samplers start with (see [apply_counter_rules][paraminit.apply_counter_rules]).
 
     Returns:
         An [InitReport][paraminit.InitReport] listing every parameter tensor as `initialized`,
         `deferred` or `untouched`, with its other names as `aliases`.
 
     Raises:
+        TypeError: a rule's counter sampler has no seed bound.
         ValueError: a rule matched no parameter (unless `allow_unused`), rules conflict over a
-            tied tensor (unless `allow_conflicts`), or `lazy` is unknown.
+            tied tensor (unless `allow_conflicts`), `lazy` is unknown, a counter sampler's
+            `stream` is bound, or FSDP2 holds a module's parameters unsharded.
         LazyParameterError: `lazy="error"` and a selected parameter is not materialized.
         InitError: an init raised or did not write in place; the message names the parameters
             already changed by this call.
@@ -294,22 +333,22 @@ def apply_rules(
     if lazy not in ("defer", "error"):
         raise ValueError(f"lazy must be 'defer' or 'error', got {lazy!r}")
     rules = as_rule_list(rules, "apply_rules")
-    for rule in rules:
-        if _lacks_seed(rule.init):
-            raise TypeError(
-                f"rule {rule.label!r} uses a counter-based sampler, which needs a seed: pass the rules "
-                "to apply_counter_rules(model, rules, seed=...), which gives each parameter its own "
-                "stream, or bind one with functools.partial(sampler, seed=...)"
-            )
+    prefix = check_prefix(prefix, "apply_rules")
+    seeded = [_seeded(rule) for rule in rules]
     plan = plan_rules(model, rules, allow_unused=allow_unused, allow_conflicts=allow_conflicts)
     lazy_steps = [step for step in plan if step.rule is not None and step.lazy]
     if lazy_steps and lazy == "error":
         step = lazy_steps[0]
         raise LazyParameterError(
-            f"parameter {step.target.name!r} of {type(step.target.names[0][1]).__name__} is not "
+            f"parameter {step.target.name!r} of {type(step.target.names[0].module).__name__} is not "
             f"materialized yet, so rule {step.rule.label!r} cannot fill it: run the model on an "
             "example input first, or pass lazy='defer'"
         )
+
+    for step in plan:  # a counter sampler draws from the stream of the tensor's canonical name
+        if step.rule is not None and seeded[rules.index(step.rule)]:
+            init = functools.partial(step.rule.init, stream=step.target.stream(prefix))
+            step.rule = replace(step.rule, init=init)
 
     changed: list[str] = []
     report = InitReport()
@@ -324,7 +363,7 @@ def apply_rules(
         )
     for step in lazy_steps:  # registered last: a failed eager init above leaves no pending rule
         entry = PendingInit(step.target.name, step.rule, step.target.param)
-        owners = {id(module): (module, param_name) for _, module, param_name in reversed(step.target.names)}
+        owners = {id(name.module): (name.module, name.param) for name in reversed(step.target.names)}
         for module, param_name in owners.values():
             defer(module, param_name, entry)
     return report
@@ -354,24 +393,52 @@ def plan_rules(
             f"rule(s) matched no parameter of {type(model).__name__}: {unused}. Check the module "
             "type, the param and path patterns, or pass allow_unused=True"
         )
+    unsharded = fsdp_unsharded(model)
+    if unsharded and any(step.rule is not None for step in plan):
+        raise ValueError(
+            f"FSDP2 holds the parameters of the modules at {unsharded} unsharded (the gathered "
+            "copies a forward pass with reshard_after_forward=False, or unshard(), leaves "
+            "registered); reshard() frees them and registers the shards again, so whatever is "
+            "written into them now is lost. Call reshard() on each of these modules first "
+            "(it is not recursive), then initialize"
+        )
     return plan
+
+
+@dataclass(frozen=True)
+class _Name:
+    """One name of a parameter tensor: the owning module's path (and canonical path), the module,
+    and the parameter's own name in it."""
+
+    path: str
+    canonical: str
+    module: nn.Module
+    param: str
+
+    @property
+    def qualified(self) -> str:
+        return join(self.path, self.param)
 
 
 @dataclass(eq=False)
 class _Target:
-    """One parameter tensor and every (path, module, name) under which the model holds it."""
+    """One parameter tensor and every name under which the model holds it, in model order."""
 
     param: nn.Parameter
-    names: list[tuple[str, nn.Module, str]]
+    names: list[_Name]
 
     @property
     def name(self) -> str:
-        path, _, param_name = self.names[0]
-        return _qualified(path, param_name)
+        return self.names[0].qualified
 
     @property
     def aliases(self) -> tuple[str, ...]:
-        return tuple(_qualified(path, param_name) for path, _, param_name in self.names[1:])
+        return tuple(name.qualified for name in self.names[1:])
+
+    def stream(self, prefix: str) -> str:
+        """The stream of a counter sampler: `prefix` and the canonical name of the first name."""
+        first = self.names[0]
+        return join(prefix, join(first.canonical, first.param))
 
 
 @dataclass(eq=False)
@@ -387,26 +454,23 @@ class _Step:
         return not is_materialized(self.target.param)
 
 
-def _qualified(path: str, param_name: str) -> str:
-    return f"{path}.{param_name}" if path else param_name
-
-
 def _targets(model: nn.Module) -> list[_Target]:
     """Every distinct parameter tensor of `model`, in model order, with all its names."""
     targets: dict[int, _Target] = {}
-    for path, module in model.named_modules(remove_duplicate=False):
+    for path, canonical, module in walk(model):
         for param_name, param in module.named_parameters(recurse=False, remove_duplicate=False):
-            targets.setdefault(id(param), _Target(param, [])).names.append((path, module, param_name))
+            name = _Name(path, canonical, module, param_name)
+            targets.setdefault(id(param), _Target(param, [])).names.append(name)
     return list(targets.values())
 
 
 def _choose(target: _Target, rules: list[Rule], allow_conflicts: bool) -> _Step:
     """The rule for one tensor: the first rule that selects one of its names."""
     firsts = {}
-    for path, module, param_name in target.names:
-        index = _first_match(rules, path, module, param_name)
+    for name in target.names:
+        index = _first_match(rules, name)
         if index is not None:
-            firsts.setdefault(index, _qualified(path, param_name))
+            firsts.setdefault(index, name.qualified)
     if len(firsts) > 1 and not allow_conflicts:
         chosen = ", ".join(f"{rules[i].label!r} for {name!r}" for i, name in sorted(firsts.items()))
         raise ValueError(
@@ -417,60 +481,16 @@ def _choose(target: _Target, rules: list[Rule], allow_conflicts: bool) -> _Step:
     return _Step(target, rules[min(firsts)] if firsts else None, set(firsts))
 
 
-def _first_match(rules: list[Rule], path: str, module: nn.Module, param: str) -> int | None:
+def _first_match(rules: list[Rule], name: _Name) -> int | None:
+    canonical = name.canonical if name.canonical != name.path else None
     for index, rule in enumerate(rules):
-        if rule.matches(path, module, param):
+        if rule.matches(name.path, name.module, name.param, canonical):
             return index
     return None
 
 
 def _shape(param: torch.Tensor) -> tuple[int, ...] | None:
     return tuple(param.shape) if is_materialized(param) else None
-
-
-def call_init(
-    rule: Rule, param: torch.Tensor, name: str, changed: list[str], *, when: str = "", pending: bool = False
-) -> None:
-    """`rule.init(param)` under `torch.no_grad()`; an `InitError` if it raises or does not write.
-
-    `changed` names the parameters this call (or forward pass) already changed, for the message.
-    """
-    if pending:
-        after = "it stays pending and runs again at the next forward pass"
-        done = f"; already initialized in this pass: {changed}" if changed else ""
-        tail = f"; {after}{done}"
-    else:
-        tail = f"; already changed: {changed}" if changed else "; nothing else was changed"
-    version = _version(param)
-    try:
-        with torch.no_grad():
-            rule.init(param)
-    except Exception as error:
-        raise InitError(
-            f"rule {rule.label!r} failed on parameter {name!r}{when} ({type(error).__name__}: {error}){tail}"
-        ) from error
-    if version is not None and param.numel() and _version(param) == version:
-        raise InitError(
-            f"rule {rule.label!r} did not write into parameter {name!r}{when}: its version counter did "
-            "not move, so the init returned a new tensor, filled a copy, did nothing, or wrote through "
-            "tensor.data, which hides the write. An init must fill the tensor it is given in place "
-            "(e.g. tensor.uniform_(...) or a torch.nn.init function); drop .data, the init already "
-            f"runs under torch.no_grad(){tail}"
-        )
-
-
-def _version(tensor: torch.Tensor) -> tuple[int, ...] | None:
-    """The tensor's version counter, or `None` for an inference tensor, which keeps none.
-
-    A DTensor has two: its own moves when it is written as a DTensor, its local shard's when the
-    shard is written directly (as the counter samplers do). A write moves at least one of them.
-    """
-    try:
-        if is_dtensor(tensor):
-            return (tensor._version, tensor.to_local()._version)
-        return (tensor._version,)
-    except RuntimeError:
-        return None
 
 
 def require_materialized(module: nn.Module) -> nn.Module:
