@@ -286,7 +286,8 @@ from torch.nn.utils import skip_init
 torch.manual_seed(0)
 built = nn.Linear(256, 128)  # its __init__ ends with reset_parameters()
 torch.manual_seed(0)
-skipped = skip_init(nn.Linear, 256, 128)  # memory, no values
+# memory, no values, on the device that built is on
+skipped = skip_init(nn.Linear, 256, 128, device=built.weight.device)
 skipped.reset_parameters()  # the default init, drawn now
 print(torch.equal(skipped.weight, built.weight),
       torch.equal(skipped.bias, built.bias))

@@ -242,8 +242,9 @@ def residual_stream_rms(
         ```
     """
     rules = gpt2_rules(n_layer, std=std, scale_residual=scale_residual)
+    # The CPU generator alone, seeded, and put back as it was: a CUDA generator is not touched.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         model = TinyGPT(vocab_size, length, n_layer, n_head, n_embd, device="cpu")
         apply_rules(model, rules)
         idx = torch.randint(vocab_size, (batch, length), device="cpu")
