@@ -185,3 +185,18 @@ def test_all_scaled_branches_together_add_about_what_one_unscaled_branch_adds():
         scaled, plain = residual_stream_rms(n_layer), residual_stream_rms(n_layer, scale_residual=False)
         together = scaled[-1] ** 2 - scaled[0] ** 2
         assert 0.7 < together / _added_per_branch(plain) < 1.3, n_layer
+
+
+def test_residual_stream_rms_runs_on_one_thread_whatever_the_callers_count_and_restores_it():
+    before = torch.get_num_threads()
+    residual_stream_rms.cache_clear()
+    try:
+        torch.set_num_threads(2)
+        two = residual_stream_rms(3, n_embd=32, n_head=2)
+        assert torch.get_num_threads() == 2
+        residual_stream_rms.cache_clear()
+        torch.set_num_threads(1)
+        one = residual_stream_rms(3, n_embd=32, n_head=2)
+        assert torch.get_num_threads() == 1 and one == two
+    finally:
+        torch.set_num_threads(before)

@@ -213,7 +213,10 @@ def residual_stream_rms(
     The model is built on the CPU and initialized by
     `apply_rules(model, gpt2_rules(n_layer, std=std, scale_residual=...))`; then a batch of random
     tokens goes through it. Everything is seeded and runs on the CPU in float32, so
-    the same arguments give the same numbers on every machine of one CPU kind (cached).
+    the same arguments give the same numbers on every machine of one CPU kind (cached). It runs on
+    one CPU thread, whatever `torch.get_num_threads()` says, and sets that back afterwards: the
+    numbers do not depend on the thread count, and the many small operations of a narrow model do
+    not wait for a second thread (on a busy machine, two threads took five times as long).
 
     Args:
         n_layer: Number of blocks.
@@ -242,12 +245,17 @@ def residual_stream_rms(
         ```
     """
     rules = gpt2_rules(n_layer, std=std, scale_residual=scale_residual)
-    # The CPU generator alone, seeded, and put back as it was: a CUDA generator is not touched.
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        model = TinyGPT(vocab_size, length, n_layer, n_head, n_embd, device="cpu")
-        apply_rules(model, rules)
-        idx = torch.randint(vocab_size, (batch, length), device="cpu")
-    with torch.no_grad():
-        stream = model.residual_stream(idx)
-    return tuple(float(x.pow(2).mean().sqrt()) for x in stream)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        # The CPU generator alone, seeded, and put back as it was: a CUDA generator is not touched.
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            model = TinyGPT(vocab_size, length, n_layer, n_head, n_embd, device="cpu")
+            apply_rules(model, rules)
+            idx = torch.randint(vocab_size, (batch, length), device="cpu")
+        with torch.no_grad():
+            stream = model.residual_stream(idx)
+        return tuple(float(x.pow(2).mean().sqrt()) for x in stream)
+    finally:
+        torch.set_num_threads(threads)
