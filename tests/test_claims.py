@@ -18,6 +18,7 @@ PAGES = {
     "library": "docs/library.md",
     "large": "docs/large-models.md",
     "repro": "docs/reproducibility.md",
+    "today": "docs/initialization-today.md",
 }
 NODE = re.compile(r"(tests/test_\w+\.py)::(test_\w+)")
 

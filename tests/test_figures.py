@@ -42,7 +42,7 @@ def test_figure_draws_the_seeded_samples_and_the_zero_mass():
     assert mass_axis.get_ylim() == (0.0, 1.0)
 
 
-FIGURE_NAMES = ["mixture", "depth", "weights", "activations"]
+FIGURE_NAMES = ["mixture", "depth", "weights", "activations", "residual"]
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
@@ -93,6 +93,7 @@ def test_pages_show_each_figure_lazily_with_alt_text_in_both_palettes(built_site
         "why-initialization": ["depth", "activations"],
         "parameter-initialization": ["weights"],
         "library": ["mixture"],
+        "initialization-today": ["residual"],
     }.items():
         html = (built_site / page / "index.html").read_text()
         for name in names:
@@ -155,3 +156,17 @@ def test_a_figure_that_fails_to_draw_fails_the_build(monkeypatch):
     monkeypatch.setattr(hook, "_drawing", failing)
     with pytest.raises(PluginError, match=r"figures failed \(exit status 1\):\ndepth_figure: no profiles"):
         hook.on_post_build({"site_dir": "unused: nothing is written when the drawing failed"})
+
+
+def test_residual_stream_figure_draws_both_runs_from_block_0():
+    from paraminit.figures import residual_stream_figure
+    from paraminit.gpt2 import residual_stream_rms
+
+    figure = residual_stream_figure(n_layer=4, theme="dark")
+    (axis,) = figure.axes
+    lines = axis.get_lines()
+    assert [line.get_label() for line in lines] == ["std 0.02 on every weight", "c_proj std 0.02 / √(2L)"]
+    assert list(lines[0].get_xdata()) == [0, 1, 2, 3, 4]
+    assert tuple(lines[0].get_ydata()) == residual_stream_rms(4, scale_residual=False)
+    assert tuple(lines[1].get_ydata()) == residual_stream_rms(4)
+    assert axis.get_ylim()[0] == 0 and "L = 4 blocks" in axis.get_title()

@@ -1,4 +1,4 @@
-"""House rules for the code the chapter, why, library and home pages show: every line fits 79
+"""House rules for the code the chapter, why, today, library and home pages show: every line fits 79
 columns (`#>` lines included), each block imports only what it uses, and no shown block holds a
 docstring with a nested code fence."""
 
@@ -25,7 +25,13 @@ def _root_conftest():
 
 _CONFTEST = _root_conftest()
 
-PAGES = ["parameter-initialization.md", "why-initialization.md", "library.md", "index.md"]
+PAGES = [
+    "parameter-initialization.md",
+    "why-initialization.md",
+    "initialization-today.md",
+    "library.md",
+    "index.md",
+]
 FENCE = re.compile(r"^([ \t]*)```(?:python|py)\b[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 

@@ -281,3 +281,51 @@ def test_every_shown_python_block_imports_only_what_it_uses(tmp_path):
     )  # fmt: skip
     unused = [f"{blocks[Path(f['filename']).name]}: {f['message']}" for f in json.loads(run.stdout)]
     assert not unused, "a shown block imports names it never uses:\n" + "\n".join(unused)
+
+
+# ---- the nav and the home page -----------------------------------------------------------------
+
+
+def _nav() -> list:
+    import yaml
+
+    return yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+
+
+def _nav_files(entries) -> list[str]:
+    files = []
+    for entry in entries:
+        ((_, target),) = entry.items()
+        files += _nav_files(target) if isinstance(target, list) else [target]
+    return files
+
+
+def test_the_nav_puts_the_chapter_apart_from_the_library_and_its_engineering():
+    sections = {
+        title: _nav_files(target)
+        for entry in _nav()
+        for title, target in entry.items()
+        if isinstance(target, list)
+    }
+    assert sections["The chapter"] == [
+        "parameter-initialization.md",
+        "why-initialization.md",
+        "initialization-today.md",
+        "notebook/parameter-initialization.ipynb",
+    ]
+    assert sections["The library and its engineering"] == [
+        "library.md",
+        "reproducibility.md",
+        "large-models.md",
+        "reference.md",
+        "verified.md",
+    ]
+    nav_pages = {f for f in _nav_files(_nav()) if f.endswith(".md")}
+    assert nav_pages == {page_id(p) for p in PAGES if p.parent == ROOT / "docs"}
+
+
+def test_the_home_page_links_every_page_of_the_nav():
+    home = (ROOT / "docs" / "index.md").read_text()
+    linked = set(re.findall(r"\]\(([\w/.-]+\.(?:md|ipynb))\)", home))
+    missing = [f for f in _nav_files(_nav()) if f != "index.md" and f not in linked]
+    assert not missing, f"the home page does not link {missing}"

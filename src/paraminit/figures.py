@@ -376,3 +376,49 @@ def activation_histogram_figure(
         axes[0].set_ylabel("density")
         axes[0].legend(loc="upper left", fontsize="small", frameon=False)
     return figure
+
+
+def residual_stream_figure(*, theme: Theme = "light", n_layer: int = 48) -> Figure:
+    """The RMS of a GPT-2-style residual stream after each block, with and without GPT-2's scaling.
+
+    Two runs of [residual_stream_rms][paraminit.gpt2.residual_stream_rms] with `n_layer` blocks: every
+    weight drawn with standard deviation 0.02, and the same with the `c_proj` weights' standard
+    deviation divided by `sqrt(2 n_layer)`. Block 0 is the stream right after the embeddings.
+
+    Args:
+        theme: `"light"` or `"dark"`.
+        n_layer: Number of blocks.
+
+    Returns:
+        A matplotlib `Figure` with one axis.
+    """
+    from matplotlib.figure import Figure
+
+    from .gpt2 import residual_stream_rms
+
+    runs = {
+        "std 0.02 on every weight": residual_stream_rms(n_layer, scale_residual=False),
+        "c_proj std 0.02 / √(2L)": residual_stream_rms(n_layer),
+    }
+    with _themed(theme) as colours:
+        figure = Figure(figsize=(7.0, 3.4), layout="constrained")
+        axis = figure.add_subplot()
+        for index, (name, rms) in enumerate(runs.items()):
+            axis.plot(
+                range(len(rms)),
+                rms,
+                color=colours["series"][index],
+                linestyle=LINE_STYLES[index],
+                marker=MARKERS[index],
+                markevery=max(n_layer // 8, 1),
+                markersize=4,
+                linewidth=1.6,
+                label=name,
+            )
+        axis.set_xlabel("block $l$ (0: after the embeddings)")
+        axis.set_ylabel("RMS of the residual stream")
+        axis.set_title(f"GPT-2-style stack of L = {n_layer} blocks, width 128", fontsize="medium")
+        axis.set_ylim(bottom=0)
+        axis.grid(True, linewidth=0.5)
+        axis.legend(loc="upper left", fontsize="small", frameon=False)
+    return figure
