@@ -25,7 +25,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
-FIGURES = ("mixture", "depth", "weights", "activations")
+FIGURES = ("mixture", "depth", "weights", "activations", "training")
 """The site's figures, by name: `paraminit.figures.<name>_figure` draws each (see `drawers`)."""
 THEMES = ("light", "dark")
 
@@ -35,13 +35,20 @@ _out: tempfile.TemporaryDirectory | None = None
 
 def drawers() -> dict[str, Callable]:
     """Name to the function that draws it, `draw(theme=...)` -> a matplotlib Figure."""
-    from paraminit.figures import activation_histogram_figure, depth_figure, mixture_figure, weights_figure
+    from paraminit.figures import (
+        activation_histogram_figure,
+        depth_figure,
+        mixture_figure,
+        training_figure,
+        weights_figure,
+    )
 
     found = {
         "mixture": mixture_figure,
         "depth": depth_figure,
         "weights": weights_figure,
         "activations": activation_histogram_figure,
+        "training": training_figure,
     }
     assert tuple(found) == FIGURES
     return found
