@@ -205,6 +205,7 @@ def test_the_exploding_and_xavier_scales_at_the_last_layer(digits):
     assert 1e14 < exploding.layers[-1].output_rms < 1e16 and 1e14 < exploding.loss < 1e16
     xavier = check_init(_deep_net("Xavier"), *digits)
     assert 5e-4 < xavier.layers[-2].output_rms < 5e-3  # "about 1e-3 by the last layer"
+    assert all(5e-6 < layer.grad_rms < 5e-5 for layer in xavier.layers)  # "about 1e-5"
 
 
 def test_bad_input_is_refused_with_what_was_expected():

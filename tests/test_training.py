@@ -126,6 +126,8 @@ def test_the_outcome_is_the_same_on_the_plain_cpu_path(plain_cpu):
         {n: v[0] if v[0] is not None else math.nan for n, v in sgd.items()}, sgd["N(0, 1)"][3]
     )
     _assert_adam_outcome({n: (v[0], v[1], v[2]) for n, v in result["adam"].items()})
+    # The curves themselves differ: the plain path draws and rounds other low bits.
+    assert sgd["Kaiming"][0] != compare_training()["Kaiming"].final_loss
 
 
 CAPABILITY = torch.backends.cpu.get_cpu_capability()
@@ -190,6 +192,7 @@ def test_the_default_and_xavier_move_their_loss_by_less_than_0_002():
 def test_the_constant_inits_units_stay_copies_of_each_other():
     for optimizer in ("sgd", "adam"):
         run = compare_training(optimizer=optimizer)["constant 1/64"]
+        assert abs(run.initial_loss - LOG10) < 1e-6  # ten equal logits
         assert max(run.unit_spread) < (1e-8 if optimizer == "sgd" else 1e-6), optimizer
         assert run.accuracy < 0.25
     for name in ("N(0, 0.01²)", "Kaiming"):  # random inits: units far apart
@@ -311,3 +314,20 @@ def test_bad_arguments_are_refused_with_the_bad_value():
             compare_training(**options)
     with pytest.raises(ValueError, match="depth must be an integer >= 2"):
         digits_mlp(depth=1)
+
+
+def test_adams_steps_are_about_lr_whatever_the_gradients_scale_until_eps_dominates():
+    torch.manual_seed(0)
+    g = torch.randn(1000, dtype=torch.float64)
+
+    def step_rms(scale: float) -> float:
+        p = torch.zeros(1000, dtype=torch.float64, requires_grad=True)
+        step = T._adam(1e-3)
+        for _ in range(3):
+            p.grad = g * scale
+            step([p])
+        return float(p.detach().pow(2).mean().sqrt())
+
+    assert step_rms(1.0) == pytest.approx(3e-3, rel=0.01)  # three steps of lr each, same sign
+    assert step_rms(1e-5) == pytest.approx(step_rms(1.0), rel=0.01)  # Xavier's gradients here
+    assert step_rms(1e-26) < 1e-19  # the vanishing init's: lr g / eps
