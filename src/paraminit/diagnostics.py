@@ -48,6 +48,19 @@ class LayerCheck:
             its outputs whose absolute value exceeds 0.97 (saturated); `None` otherwise.
         update_ratio: RMS of the weight's change in one optimizer step, over the RMS of the weight
             (`inf` for a weight that is all zeros).
+
+    Example:
+        ```python
+        import torch
+        from torch import nn
+        from paraminit import check_init
+
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3))
+        first = check_init(net, torch.randn(32, 8), torch.randint(0, 3, (32,))).layers[0]
+        assert (first.name, first.kind) == ("0", "Linear+Tanh")
+        assert first.dead < 0.05  # few saturated units at PyTorch's default scale
+        ```
     """
 
     name: str
