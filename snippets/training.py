@@ -49,18 +49,18 @@ for name in ["Kaiming", "PyTorch default"]:
     print(report.table(rows=[0, 9, 18, 19]))
 #> Kaiming
 #> loss 2.818; log(10) = 2.3026 for 10 balanced classes
-#> layer         kind           out RMS  grad RMS  dead    update
-#> 0             Linear+ReLU   8.90e-01  1.20e-02  0.00  2.02e-03
-#> 18            Linear+ReLU   6.66e-01  3.17e-02  0.12  5.26e-03
-#> 36            Linear+ReLU   7.99e-01  2.91e-02  0.33  4.88e-03
-#> 38            Linear        1.44e+00  7.42e-02     -  1.22e-02
+#>   #  module      kind           out RMS  grad RMS  dead    update
+#>   1  0           Linear+ReLU   8.90e-01  1.20e-02  0.00  2.02e-03
+#>  10  18          Linear+ReLU   6.66e-01  3.17e-02  0.12  5.26e-03
+#>  19  36          Linear+ReLU   7.99e-01  2.91e-02  0.33  4.88e-03
+#>  20  38          Linear        1.44e+00  7.42e-02     -  1.22e-02
 #> PyTorch default
 #> loss 2.304; log(10) = 2.3026 for 10 balanced classes
-#> layer         kind           out RMS  grad RMS  dead    update
-#> 0             Linear+ReLU   3.72e-01  9.03e-10  0.00  7.66e-11
-#> 18            Linear+ReLU   5.71e-02  2.10e-08  0.36  8.05e-09
-#> 36            Linear+ReLU   7.11e-02  7.26e-05  0.42  3.01e-05
-#> 38            Linear        5.04e-02  4.18e-04     -  1.70e-04
+#>   #  module      kind           out RMS  grad RMS  dead    update
+#>   1  0           Linear+ReLU   3.72e-01  9.03e-10  0.00  7.66e-11
+#>  10  18          Linear+ReLU   5.71e-02  2.10e-08  0.36  8.05e-09
+#>  19  36          Linear+ReLU   7.11e-02  7.26e-05  0.42  3.01e-05
+#>  20  38          Linear        5.04e-02  4.18e-04     -  1.70e-04
 # --8<-- [end:checks]
 
 
@@ -98,10 +98,10 @@ x, y = load_digits()
 report = check_init(net, x[:256], y[:256])
 print(report.table(rows=[0, 18, 19]))
 #> loss 2.303; log(10) = 2.3026 for 10 balanced classes
-#> layer         kind           out RMS  grad RMS  dead    update
-#> 0             Linear+ReLU   0.00e+00  0.00e+00  1.00  0.00e+00
-#> 36            Linear+ReLU   0.00e+00  0.00e+00  1.00  0.00e+00
-#> 38            Linear        0.00e+00  0.00e+00     -  0.00e+00
+#>   #  module      kind           out RMS  grad RMS  dead    update
+#>   1  0           Linear+ReLU   0.00e+00  0.00e+00  1.00  0.00e+00
+#>  19  36          Linear+ReLU   0.00e+00  0.00e+00  1.00  0.00e+00
+#>  20  38          Linear        0.00e+00  0.00e+00     -  0.00e+00
 print({layer.dead for layer in report.layers[:-1]},
       {layer.update_ratio for layer in report.layers})
 #> {1.0} {0.0}

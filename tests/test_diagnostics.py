@@ -162,10 +162,11 @@ def test_the_table_shows_the_loss_and_the_chosen_rows():
     )
     lines = str(report).splitlines()
     assert lines[0] == "loss 2.818; log(10) = 2.3026 for 10 balanced classes"
-    assert lines[2].split() == ["0", "Linear+ReLU", "9.00e-01", "1.20e-02", "0.00", "2.00e-03"]
-    assert lines[3].split() == ["2", "Linear", "1.40e+00", "7.00e-02", "-", "1.00e-02"]
+    assert lines[1].split() == ["#", "module", "kind", "out", "RMS", "grad", "RMS", "dead", "update"]
+    assert lines[2].split() == ["1", "0", "Linear+ReLU", "9.00e-01", "1.20e-02", "0.00", "2.00e-03"]
+    assert lines[3].split() == ["2", "2", "Linear", "1.40e+00", "7.00e-02", "-", "1.00e-02"]
     assert report.table(rows=[1]).splitlines()[2:] == lines[3:]
-    assert max(len(line) for line in lines) <= 79
+    assert max(len(line) for line in lines) <= 72
     with pytest.raises(IndexError, match=r"rows \[5\] are outside the report's 2 layers"):
         report.table(rows=[5])
 

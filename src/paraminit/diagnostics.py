@@ -103,13 +103,14 @@ class InitCheck:
     classes: int
 
     def table(self, rows: Sequence[int] | None = None) -> str:
-        """The report as text: the loss line, then one line per layer.
+        """The report as text: the loss line, then one line per layer with its number (from 1, in
+        forward order) and its module's name.
 
         Args:
             rows: 0-based indices into `layers` to show; default all of them.
 
         Returns:
-            The table, lines of at most 72 characters when names are short.
+            The table, lines of at most 72 characters.
 
         Raises:
             IndexError: an index outside `layers`.
@@ -121,14 +122,14 @@ class InitCheck:
         lines = [
             f"loss {self.loss:.4g}; log({self.classes}) = {self.uniform_loss:.4f} for "
             f"{self.classes} balanced classes",
-            f"{'layer':<14}{'kind':<13}{'out RMS':>9}{'grad RMS':>10}{'dead':>6}{'update':>10}",
+            f"{'#':>3}  {'module':<12}{'kind':<13}{'out RMS':>9}{'grad RMS':>10}{'dead':>6}{'update':>10}",
         ]
         for row in chosen:
             layer = self.layers[row]
             dead = "-" if layer.dead is None else f"{layer.dead:.2f}"
             lines.append(
-                f"{layer.name:<14.14}{layer.kind:<13.13}{layer.output_rms:9.2e}"
-                f"{layer.grad_rms:10.2e}{dead:>6}{layer.update_ratio:10.2e}"
+                f"{row % len(self.layers) + 1:>3}  {layer.name:<12.12}{layer.kind:<13.13}"
+                f"{layer.output_rms:9.2e}{layer.grad_rms:10.2e}{dead:>6}{layer.update_ratio:10.2e}"
             )
         return "\n".join(lines)
 
