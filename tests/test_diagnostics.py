@@ -235,3 +235,23 @@ def test_bad_input_is_refused_with_what_was_expected():
             check_init(net, x, y, lr=lr)
     with pytest.raises(LazyParameterError, match="uninitialized"):
         check_init(nn.Sequential(nn.LazyLinear(3)), x, y)
+
+
+def test_modules_that_return_no_tensor_and_unused_layers_are_taken_in_stride():
+    class Attending(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = nn.MultiheadAttention(4, 1, batch_first=True)  # returns a tuple
+            self.unused = nn.Linear(4, 4)
+            self.head = nn.Linear(4, 3)
+
+        def forward(self, x):
+            out, _ = self.attention(x, x, x)
+            return self.head(out.mean(1))
+
+    torch.manual_seed(0)
+    report = check_init(Attending(), torch.randn(6, 5, 4), torch.tensor([0, 1, 2, 0, 1, 2]))
+    # The attention returns a tuple, and uses its out_proj's weight without calling it: no rows.
+    # The unused layer gets no gradient and no row either; the head does.
+    assert [layer.name for layer in report.layers] == ["head"]
+    assert report.layers[0].update_ratio > 0

@@ -181,3 +181,22 @@ def test_training_figure_draws_loss_and_accuracy_and_labels_a_run_off_the_axis()
     assert colours == [c.lower() for c in (*THEMES["dark"]["series"], THEMES["dark"]["text"])]
     with pytest.raises(ValueError, match="at least one run"):
         training_figure({})
+
+
+def test_training_figure_draws_the_pages_runs_by_default():
+    from paraminit.figures import training_figure
+    from paraminit.training import compare_training
+
+    figure = training_figure()
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == [
+        "N(0, 0.01²)",
+        "N(0, 1): loss 2.1e15 at step 0, NaN from step 2",
+        "constant 1/64",
+        "PyTorch default",
+        "Xavier",
+        "Kaiming",
+    ]
+    kaiming = figure.axes[0].get_lines()[-1]  # the loss: step 0, then one point every 10 steps
+    assert len(kaiming.get_xdata()) == 31
+    assert kaiming.get_ydata()[-1] == pytest.approx(compare_training()["Kaiming"].smoothed(10)[1][-1])

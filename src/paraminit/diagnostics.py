@@ -146,9 +146,7 @@ def _has_weight(module: nn.Module) -> bool:
 
 
 def _inactive(module: nn.Module, output: torch.Tensor) -> float:
-    if isinstance(module, nn.ReLU):
-        if output.dim() < 2:
-            return float((output == 0).all())
+    if isinstance(module, nn.ReLU):  # output: (batch, units, ...), a weight layer's
         per_unit = (output == 0).transpose(0, 1).reshape(output.shape[1], -1).all(1)
         return float(per_unit.double().mean())
     return float((output.abs() > SATURATED).double().mean())
@@ -204,7 +202,9 @@ def check_init(
     cross-entropy against `targets`, one backward pass and one optimizer step. Every module with
     a weight of 2 or more dimensions (`nn.Linear`, convolutions, ...) gives a row; an `nn.ReLU`
     or `nn.Tanh` module applied directly to its output joins its row. Forward hooks read the
-    outputs as they are computed, so an in-place activation is seen correctly. The generators'
+    outputs as they are computed, so an in-place activation is seen correctly; a layer whose
+    weight is used without calling the layer (as `nn.MultiheadAttention` uses its `out_proj`)
+    has no row. The generators'
     states are restored afterwards (a dropout mask drawn on the copy leaves no trace), and the
     model, its gradients and its buffers are left exactly as they were.
 

@@ -384,8 +384,8 @@ def _train(
             step(params)
         with torch.no_grad():
             final, accuracy = _losses(_forward(params, inputs), labels)
-        losses_by_init = torch.stack(losses, 1).tolist() if losses else [[] for _ in names]
-        accuracies_by_init = torch.stack(accuracies, 1).tolist() if accuracies else [[] for _ in names]
+        losses_by_init = torch.stack(losses, 1).tolist()  # steps >= 1: never empty
+        accuracies_by_init = torch.stack(accuracies, 1).tolist()
         # Incoming weights W_l[k] are stored transposed, (fan_in, fan_out): a unit is a column,
         # with its bias below it.
         spreads = []
