@@ -6,8 +6,9 @@
 
 It uses the interpreter it is started with: no virtual environment, no package index. `src/` and
 `tests/` go on `PYTHONPATH`; Python packages the interpreter lacks (pytest-markdown-docs,
-pymdown-extensions, Markdown, PyYAML) are unpacked from the wheels in `--wheelhouse` (made by
-`scripts/fetch-wheelhouse.sh`) into `--site` and put on `PYTHONPATH` too.
+pymdown-extensions, Markdown, PyYAML, scikit-learn and its dependencies) are unpacked from the
+wheels in `--wheelhouse` (made by `scripts/fetch-wheelhouse.sh`) into `--site` and put on
+`PYTHONPATH` too.
 
 The run is `pytest` with PARAMINIT_DEVICE set, so conftest.py makes the device torch's default and
 every test, every snippet section and every page block (`--markdown-docs`) runs there; CUDA-only
@@ -47,6 +48,10 @@ NEEDED = {
     "yaml": "PyYAML",
     "pymdownx": "pymdown-extensions",
     "pytest_markdown_docs": None,
+    "sklearn": "scikit-learn",  # the digits of paraminit.training, with its dependencies below
+    "joblib": None,
+    "threadpoolctl": None,
+    "narwhals": None,
 }
 """Modules the run imports beyond torch, pytest, hypothesis, scipy, numpy and matplotlib."""
 

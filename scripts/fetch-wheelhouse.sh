@@ -9,15 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 version=${1:-3.12}
 out=${2:-wheelhouse}
-mapfile -t pins < <(grep -iE '^(pytest-markdown-docs|pymdown-extensions|markdown|pyyaml)==' constraints.txt)
-if [ "${#pins[@]}" -ne 4 ]; then
-  echo "constraints.txt should pin pytest-markdown-docs, pymdown-extensions, Markdown and PyYAML" >&2
+# scikit-learn and its dependencies: the digits that paraminit.training learns.
+mapfile -t pins < <(grep -iE '^(pytest-markdown-docs|pymdown-extensions|markdown|pyyaml|scikit-learn|joblib|threadpoolctl|narwhals|cloudpickle)==' constraints.txt)
+if [ "${#pins[@]}" -ne 9 ]; then
+  echo "constraints.txt should pin pytest-markdown-docs, pymdown-extensions, Markdown, PyYAML, scikit-learn, joblib, threadpoolctl, narwhals and cloudpickle" >&2
   exit 1
 fi
 rm -rf "$out"
 python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
   --python-version "$version" --implementation cp \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
   --dest "$out" "${pins[@]}"
 ls -1 "$out"
 du -sh "$out"

@@ -42,7 +42,7 @@ def test_figure_draws_the_seeded_samples_and_the_zero_mass():
     assert mass_axis.get_ylim() == (0.0, 1.0)
 
 
-FIGURE_NAMES = ["mixture", "depth", "weights", "activations", "residual"]
+FIGURE_NAMES = ["mixture", "depth", "weights", "activations", "residual", "training"]
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
@@ -90,7 +90,7 @@ def test_pages_show_each_figure_lazily_with_alt_text_in_both_palettes(built_site
     import re
 
     for page, names in {
-        "why-initialization": ["depth", "activations"],
+        "why-initialization": ["depth", "activations", "training"],
         "parameter-initialization": ["weights"],
         "library": ["mixture"],
         "initialization-today": ["residual"],
@@ -170,3 +170,48 @@ def test_residual_stream_figure_draws_both_runs_from_block_0():
     assert tuple(lines[0].get_ydata()) == residual_stream_rms(4, scale_residual=False)
     assert tuple(lines[1].get_ydata()) == residual_stream_rms(4)
     assert axis.get_ylim()[0] == 0 and "L = 4 blocks" in axis.get_title()
+
+
+def test_training_figure_draws_loss_and_accuracy_and_labels_a_run_off_the_axis():
+    from matplotlib.colors import to_hex
+
+    from paraminit.figures import THEMES, training_figure
+    from paraminit.training import compare_training
+
+    runs = compare_training(depth=6, width=16, steps=20)  # all six inits, small
+    figure = training_figure(runs, theme="dark", window=5)
+    loss_axis, accuracy_axis = figure.axes
+    assert loss_axis.get_ylim() == (0.0, 3.2) and accuracy_axis.get_ylim() == (0.0, 1.0)
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    exploding = runs["N(0, 1)"]
+    assert exploding.initial_loss > 3.2 and labels[1] == (
+        f"N(0, 1): loss {exploding.initial_loss:.1e} at step 0".replace("e+", "e")
+        + (f", NaN from step {exploding.first_nonfinite_step}" if exploding.diverged else "")
+    )
+    assert labels[5] == "Kaiming"
+    kaiming = accuracy_axis.get_lines()[5]  # then the chance line
+    assert list(kaiming.get_xdata()) == [5, 10, 15, 20]
+    # Six series: the theme's five colours, then its text colour (contrast 7:1 or more).
+    colours = [to_hex(line.get_color()) for line in accuracy_axis.get_lines()[:6]]
+    assert colours == [c.lower() for c in (*THEMES["dark"]["series"], THEMES["dark"]["text"])]
+    with pytest.raises(ValueError, match="at least one run"):
+        training_figure({})
+
+
+def test_training_figure_draws_the_pages_runs_by_default():
+    from paraminit.figures import training_figure
+    from paraminit.training import compare_training
+
+    figure = training_figure()
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == [
+        "N(0, 0.01²)",
+        "N(0, 1): loss 2.1e15 at step 0, NaN from step 2",
+        "constant 1/64",
+        "PyTorch default",
+        "Xavier",
+        "Kaiming",
+    ]
+    kaiming = figure.axes[0].get_lines()[-1]  # the loss: step 0, then one point every 10 steps
+    assert len(kaiming.get_xdata()) == 31
+    assert kaiming.get_ydata()[-1] == pytest.approx(compare_training()["Kaiming"].smoothed(10)[1][-1])

@@ -25,7 +25,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
-FIGURES = ("mixture", "depth", "weights", "activations", "residual")
+FIGURES = ("mixture", "depth", "weights", "activations", "residual", "training")
 """The site's figures, by name: `paraminit.figures.<name>_figure` draws each (see `drawers`)."""
 THEMES = ("light", "dark")
 
@@ -40,6 +40,7 @@ def drawers() -> dict[str, Callable]:
         depth_figure,
         mixture_figure,
         residual_stream_figure,
+        training_figure,
         weights_figure,
     )
 
@@ -49,6 +50,7 @@ def drawers() -> dict[str, Callable]:
         "weights": weights_figure,
         "activations": activation_histogram_figure,
         "residual": residual_stream_figure,
+        "training": training_figure,
     }
     assert tuple(found) == FIGURES
     return found

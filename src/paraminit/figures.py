@@ -422,3 +422,92 @@ def residual_stream_figure(*, theme: Theme = "light", n_layer: int = 48) -> Figu
         axis.grid(True, linewidth=0.5)
         axis.legend(loc="upper left", fontsize="small", frameon=False)
     return figure
+
+
+def training_figure(runs: dict | None = None, *, theme: Theme = "light", window: int = 10) -> Figure:
+    """Loss and accuracy against steps for the same deep MLP trained on the digits under each init.
+
+    Left: the cross-entropy (the mean over each `window` steps of the minibatch losses, after the
+    loss on all digits at step 0); a run whose loss is off the axis or not finite is marked at the
+    top edge and says so in its legend label. Right: the fraction of each window's minibatch digits
+    classified right, with chance (0.1) dashed. Data from
+    [compare_training][paraminit.training.compare_training].
+
+    Args:
+        runs: Name to `TrainingRun`; default `compare_training()` (SGD, the "why" page's runs).
+        theme: `"light"` or `"dark"`.
+        window: Steps averaged into each point.
+
+    Returns:
+        A matplotlib `Figure` with two axes.
+
+    Raises:
+        ValueError: no runs.
+    """
+    from matplotlib.figure import Figure
+
+    from .training import compare_training
+
+    if runs is None:
+        runs = compare_training()
+    if not runs:
+        raise ValueError("training_figure() needs at least one run, got none")
+    top = 3.2  # the loss axis: log 10 = 2.30 and every start but an exploding one fit below it
+    # Six series: the theme's five colours and its text colour; six line styles and markers.
+    styles = (*LINE_STYLES, (0, (8, 2)))
+    markers = (*MARKERS, "X")
+    with _themed(theme) as colours:
+        palette = (*colours["series"], colours["text"])
+        figure = Figure(figsize=(7.0, 3.6), layout="constrained")
+        loss_axis, accuracy_axis = figure.subplots(1, 2, sharex=True)
+        for index, (name, run) in enumerate(runs.items()):
+            steps, losses, accuracies = run.smoothed(window)
+            x = (0, *steps)
+            y = (run.initial_loss, *losses)
+            label = name
+            if not all(math.isfinite(v) and v <= top for v in y):
+                bad = run.first_nonfinite_step
+                start = f"{run.initial_loss:.1e}".replace("e+", "e")
+                label = f"{name}: loss {start} at step 0" + (f", NaN from step {bad}" if bad else "")
+            style = {
+                "color": palette[index % len(palette)],
+                "linestyle": styles[index % len(styles)],
+                "marker": markers[index % len(markers)],
+                # Staggered, so that the markers of curves lying on top of each other all show.
+                "markevery": (index % max(len(x) // 6, 1), max(len(x) // 6, 1)),
+                "markersize": 4,
+                "linewidth": 1.6,
+                "clip_on": False,
+            }
+            shown = [min(v, top) if math.isfinite(v) else math.nan for v in y]
+            loss_axis.plot(x, shown, label=label, **style)
+            if label != name:  # off the axis: its start marked on the top edge
+                loss_axis.plot([0], [top], **{**style, "markevery": None})
+            accuracy_axis.plot(steps, accuracies, label=label, **style)
+        loss_axis.set_ylim(0, top)
+        loss_axis.set_ylabel("cross-entropy")
+        loss_axis.set_title("loss", fontsize="medium")
+        accuracy_axis.axhline(0.1, color=colours["text"], linestyle="--", linewidth=0.8)
+        accuracy_axis.text(
+            1.0,
+            0.095,
+            "chance ",
+            transform=accuracy_axis.get_yaxis_transform(),
+            ha="right",
+            va="top",
+            fontsize="small",
+        )
+        accuracy_axis.set_ylim(0, 1)
+        accuracy_axis.set_ylabel("fraction right")
+        accuracy_axis.set_title("accuracy on each step's minibatch", fontsize="medium")
+        for axis in (loss_axis, accuracy_axis):
+            axis.set_xlabel("step")
+            axis.grid(True, linewidth=0.5)
+        figure.legend(
+            *loss_axis.get_legend_handles_labels(),
+            loc="outside lower center",
+            ncols=2,
+            fontsize="small",
+            frameon=False,
+        )
+    return figure
