@@ -6,6 +6,7 @@ estimate it bounds, stated next to it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -117,3 +118,72 @@ def test_trunc_normal_bounds_are_absolute_not_in_sds():
 def test_mixture_variance_formula_for_the_chapter():
     assert Mixture().var == pytest.approx(0.5 * 175 / 3)
     assert round(Mixture().var, 3) == 29.167
+
+
+def test_relu_and_leaky_relu_scale_the_second_moment_by_a_constant_that_the_gain_undoes():
+    for slope in (0.0, 0.01, 0.2, math.sqrt(5)):
+        gain = nn.init.calculate_gain("leaky_relu", slope) if slope else nn.init.calculate_gain("relu")
+        for scale in (0.01, 1.0, 30.0):  # "whatever its scale"
+            z = torch.randn(400_000, dtype=torch.float64) * scale
+            factor = float(nn.functional.leaky_relu(z, slope).pow(2).mean() / z.pow(2).mean())
+            assert factor == pytest.approx((1 + slope**2) / 2, rel=0.01)  # sd of the ratio < 0.3%
+            assert gain**2 * (1 + slope**2) / 2 == pytest.approx(1.0)
+
+
+def test_tanh_scales_the_second_moment_by_a_factor_that_depends_on_the_scale():
+    factors = []
+    for scale in (0.01, 1.0, 30.0):
+        z = torch.randn(400_000, dtype=torch.float64) * scale
+        factors.append(float(torch.tanh(z).pow(2).mean() / z.pow(2).mean()))
+    assert factors[0] == pytest.approx(1.0, abs=0.001)  # near zero, tanh is the identity
+    assert factors[1] < 0.5 and factors[2] < 0.01  # no constant gain can undo all three
+
+
+def test_xavier_and_orthogonal_take_a_gain_and_kaiming_computes_it_from_nonlinearity_and_a():
+    import inspect
+
+    for init in (nn.init.xavier_uniform_, nn.init.xavier_normal_, nn.init.orthogonal_):
+        assert "gain" in inspect.signature(init).parameters, init.__name__
+    for init in (nn.init.kaiming_uniform_, nn.init.kaiming_normal_):
+        assert "gain" not in inspect.signature(init).parameters, init.__name__
+        assert {"a", "nonlinearity", "mode"} <= set(inspect.signature(init).parameters)
+        with pytest.raises(TypeError, match="gain"):
+            init(torch.empty(4, 4), gain=2.0)
+    n = 400
+    for nonlinearity, slope in (("relu", 0), ("leaky_relu", 0.2), ("tanh", 0), ("linear", 0)):
+        w = nn.init.kaiming_normal_(
+            torch.empty(n, n, dtype=torch.float64), a=slope, nonlinearity=nonlinearity
+        )
+        std = nn.init.calculate_gain(nonlinearity, slope) / math.sqrt(n)
+        assert float(w.std()) == pytest.approx(std, rel=0.01)  # 160,000 draws: sd 0.18%
+
+
+def test_with_fan_in_kaiming_the_backward_factors_telescope_to_the_width_ratio():
+    """He et al. (2015), section 2.2: with sigma^2 = 2 / n_in the backward product is n_L / n_0."""
+    widths = [256, 1024, 512, 2048, 256, 768, 1024]  # n_0 .. n_6: n_6 / n_0 = 4
+    ratios = []
+    for seed in range(6):
+        generator = torch.Generator().manual_seed(seed)
+        h = torch.randn(512, widths[0], dtype=torch.float64, generator=generator)
+        x = h.requires_grad_()
+        for n_in, n_out in itertools.pairwise(widths):
+            w = torch.randn(n_out, n_in, dtype=torch.float64, generator=generator) * math.sqrt(2 / n_in)
+            h = (h @ w.T).relu()
+        upstream = torch.randn(h.shape, dtype=torch.float64, generator=generator)
+        (grad,) = torch.autograd.grad((h * upstream).sum(), x)
+        ratios.append(float(grad.pow(2).mean() / upstream.pow(2).mean()))
+    mean = sum(ratios) / len(ratios)
+    assert mean == pytest.approx(widths[-1] / widths[0], rel=0.1)
+    assert mean != pytest.approx(1.0, rel=0.5)  # wrong: "the gradients keep their scale exactly"
+    per_layer = [n_out / n_in for n_in, n_out in itertools.pairwise(widths)]
+    assert max(per_layer) == 4 and min(per_layer) == 0.125  # the factors themselves are far from 1
+
+
+def test_the_default_is_lua_torchs_and_glorot_and_bengios_standard_initialization():
+    """U(-1/sqrt(n), 1/sqrt(n)) for weights and biases, so n Var[W] = 1/3 (Glorot and Bengio's eq. 15)."""
+    n = 300
+    layer = nn.Linear(n, 400, dtype=torch.float64)
+    bound = 1 / math.sqrt(n)
+    for values in (layer.weight.detach(), layer.bias.detach()):
+        assert float(values.abs().max()) <= bound
+    assert n * float(layer.weight.detach().var()) == pytest.approx(1 / 3, rel=0.01)  # 120,000 draws
