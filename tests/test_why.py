@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from paraminit import Mixture
+from paraminit import Mixture, mixture_
 
 
 @pytest.fixture(autouse=True)
@@ -187,3 +187,63 @@ def test_the_default_is_lua_torchs_and_glorot_and_bengios_standard_initializatio
     for values in (layer.weight.detach(), layer.bias.detach()):
         assert float(values.abs().max()) <= bound
     assert n * float(layer.weight.detach().var()) == pytest.approx(1 / 3, rel=0.01)  # 120,000 draws
+
+
+@pytest.mark.parametrize(("fan_in", "fan_out"), [(512, 256), (256, 512), (256, 256)])
+def test_xavier_in_a_relu_layer_scales_the_rms_by_sqrt_fan_in_over_fan_sum(fan_in, fan_out):
+    """The chapter: 0.71 per layer holds for square layers; in general sqrt(fan_in / (fan_in + fan_out))."""
+    h = torch.randn(2000, fan_in, dtype=torch.float64).relu()
+    factors = []
+    for _ in range(10):  # fresh weights each time
+        w = nn.init.xavier_uniform_(torch.empty(fan_out, fan_in, dtype=torch.float64))
+        factors.append(float((h @ w.T).relu().pow(2).mean() / h.pow(2).mean()))
+    rms_factor = math.sqrt(sum(factors) / len(factors))
+    assert rms_factor == pytest.approx(math.sqrt(fan_in / (fan_in + fan_out)), rel=0.02)
+    if fan_in != fan_out:
+        assert rms_factor != pytest.approx(math.sqrt(0.5), rel=0.05)  # wrong: the square layers' 0.71
+    assert round(math.sqrt(512 / (512 + 256)), 2) == 0.82
+
+
+def test_xavier_with_the_relu_gain_is_a_third_too_large_for_a_512_to_256_layer():
+    """Exercise 1: gain^2 * 2 / (fan_in + fan_out) = 4 / 768 against He's 2 / 512."""
+    ratio = (4 / 768) / (2 / 512)
+    assert ratio == pytest.approx(4 / 3)
+    w = nn.init.xavier_normal_(
+        torch.empty(256, 512, dtype=torch.float64), gain=nn.init.calculate_gain("relu")
+    )
+    assert float(w.var()) == pytest.approx(4 / 768, rel=0.02)  # 131,072 draws: sd 0.4%
+    k = nn.init.kaiming_normal_(torch.empty(256, 512, dtype=torch.float64), nonlinearity="relu")
+    assert float(k.var()) == pytest.approx(2 / 512, rel=0.02)  # Kaiming: fan_in alone, any shape
+
+
+def test_the_largest_of_n_uniform_draws_lies_a_over_n_plus_1_below_the_bound():
+    """Exercise 7: E[a - max |w|] = a / (n + 1); over 400 layers the mean gap is within 3 standard
+    errors of it (the gap is about exponential, so its sd is about its mean); a gap of a / n^2 or of
+    a / sqrt(n) is rejected."""
+    a, n = math.sqrt(6 / 400), 300 * 100
+    gaps = torch.tensor(
+        [a - float(nn.init.xavier_uniform_(torch.empty(100, 300)).abs().max()) for _ in range(400)],
+        dtype=torch.float64,
+    )
+    error = float(gaps.std()) / math.sqrt(len(gaps))
+    assert abs(float(gaps.mean()) - a / (n + 1)) < 3 * error
+    for wrong in (a / n**2, a / math.sqrt(n)):
+        assert abs(float(gaps.mean()) - wrong) > 3 * error
+    assert f"{a / (n + 1):.0e}" == "4e-06"
+
+
+def test_the_mixtures_fourth_moment_and_the_standard_errors_of_a_million_draws():
+    """Exercise 8: E[w^4] = (1 - p)(b^5 - a^5) / (5 (b - a)) = 1937.5; standard errors 0.033 and 0.0005."""
+    a, b, p = 5.0, 10.0, 0.5
+    fourth = (1 - p) * (b**5 - a**5) / (5 * (b - a))
+    assert fourth == 1937.5
+    w = mixture_(torch.empty(2_000_000, dtype=torch.float64))
+    assert float(w.pow(4).mean()) == pytest.approx(fourth, rel=0.01)  # sd of the estimate about 0.2%
+    var = Mixture().var
+    assert round(math.sqrt((fourth - var**2) / 1e6), 3) == 0.033
+    assert round(math.sqrt(p * (1 - p) / 1e6), 4) == 0.0005
+
+
+def test_fan_in_and_fan_out_are_a_linear_layers_in_features_and_out_features():
+    layer = nn.Linear(300, 200)
+    assert nn.init._calculate_fan_in_and_fan_out(layer.weight) == (300, 200)  # what the inits use
