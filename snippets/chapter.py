@@ -174,44 +174,36 @@ print(net[0].weight[0])
 
 
 # --8<-- [start:ex_builtin]
-import torch
+import inspect
+import math
 
-PURPOSE = {  # what each in-place initializer of torch.nn.init draws
-    "uniform_": "U(a, b)",
-    "normal_": "N(mean, std^2)",
-    "trunc_normal_": "N(mean, std^2), redrawn outside [a, b]",
-    "constant_": "the value val everywhere",
-    "ones_": "1 everywhere",
-    "zeros_": "0 everywhere",
-    "eye_": "the identity matrix (2-D tensors)",
-    "dirac_": "identity convolution: output = input (3-5-D)",
-    "xavier_uniform_": "U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))",
-    "xavier_normal_": "std = gain sqrt(2 / (fan_in + fan_out))",
-    "kaiming_uniform_": "U(-b, b), b = gain sqrt(3 / fan)",
-    "kaiming_normal_": "std = gain / sqrt(fan)",
-    "orthogonal_": "a (semi-)orthogonal matrix, times gain",
-    "sparse_": "2-D: a fraction of each column 0, rest N(0, std^2)",
-}
-found = sorted(name for name in dir(torch.nn.init)
+import torch
+from torch import nn
+
+found = sorted(name for name in dir(nn.init)
                if name.endswith("_") and not name.startswith("_"))
-print(found == sorted(PURPOSE))  # the table covers every initializer
-#> True
-for name in found:
-    print(f"{name:17} {PURPOSE[name]}")
-#> constant_         the value val everywhere
-#> dirac_            identity convolution: output = input (3-5-D)
-#> eye_              the identity matrix (2-D tensors)
-#> kaiming_normal_   std = gain / sqrt(fan)
-#> kaiming_uniform_  U(-b, b), b = gain sqrt(3 / fan)
-#> normal_           N(mean, std^2)
-#> ones_             1 everywhere
-#> orthogonal_       a (semi-)orthogonal matrix, times gain
-#> sparse_           2-D: a fraction of each column 0, rest N(0, std^2)
-#> trunc_normal_     N(mean, std^2), redrawn outside [a, b]
-#> uniform_          U(a, b)
-#> xavier_normal_    std = gain sqrt(2 / (fan_in + fan_out))
-#> xavier_uniform_   U(-a, a), a = gain sqrt(6 / (fan_in + fan_out))
-#> zeros_            0 everywhere
+arguments = {name: inspect.signature(getattr(nn.init, name)).parameters
+             for name in found}
+print("take a gain:", [n for n in found if "gain" in arguments[n]])
+#> take a gain: ['orthogonal_', 'xavier_normal_', 'xavier_uniform_']
+print("take a nonlinearity:",
+      [n for n in found if "nonlinearity" in arguments[n]])
+#> take a nonlinearity: ['kaiming_normal_', 'kaiming_uniform_']
+
+torch.manual_seed(0)
+relu_gain = nn.init.calculate_gain("relu")  # sqrt(2)
+for fan_in, fan_out in [(256, 256), (512, 256)]:
+    w = torch.empty(fan_out, fan_in)
+    normal = nn.init.normal_(w, std=math.sqrt(2 / fan_in)).var()
+    xavier = nn.init.xavier_normal_(w, gain=relu_gain).var()
+    kaiming = nn.init.kaiming_normal_(w, nonlinearity="relu").var()
+    print(f"{fan_in} -> {fan_out}, 2 / fan_in = {2 / fan_in:.5f}:")
+    print(f"  normal_ {normal:.5f}, xavier_normal_ {xavier:.5f}, "
+          f"kaiming_normal_ {kaiming:.5f}")
+#> 256 -> 256, 2 / fan_in = 0.00781:
+#>   normal_ 0.00779, xavier_normal_ 0.00788, kaiming_normal_ 0.00777
+#> 512 -> 256, 2 / fan_in = 0.00391:
+#>   normal_ 0.00391, xavier_normal_ 0.00523, kaiming_normal_ 0.00389
 # --8<-- [end:ex_builtin]
 
 
@@ -246,19 +238,30 @@ print([name for name, m in attention.named_modules()
 print(type(attention.out_proj).__name__, "is a subclass of nn.Linear:",
       issubclass(type(attention.out_proj), nn.Linear))
 #> NonDynamicallyQuantizableLinear is a subclass of nn.Linear: True
+print([name for name, _ in attention.named_parameters()
+       if name.endswith("proj_weight")])  # one input projection
+#> ['in_proj_weight']
+other = nn.MultiheadAttention(embed_dim=8, num_heads=2, kdim=4, vdim=6)
+print([name for name, _ in other.named_parameters()
+       if name.endswith("proj_weight")])  # three
+#> ['q_proj_weight', 'k_proj_weight', 'v_proj_weight']
 # --8<-- [end:ex_type_mha]
 
 
 # --8<-- [start:ex_lazy_batch]
 import torch
-from paraminit.chapter import make_net
+from paraminit.chapter import init_normal, make_net
 
 
-def first_weight(batch_size, batch_generator=None):
+def first_weight(batch_size, batch_generator=None, then=None):
     torch.manual_seed(0)
     net = make_net()
     X = torch.rand(batch_size, 4, generator=batch_generator)
     net(X)  # the lazy layers draw their default init now
+    if then == "reseed":
+        torch.manual_seed(1)
+    if then in ("init", "reseed"):
+        net.apply(init_normal)  # an explicit init after the dry run
     return net[0].weight.detach().clone()
 
 
@@ -266,6 +269,12 @@ print(torch.equal(first_weight(2), first_weight(2)))
 #> True
 print(torch.equal(first_weight(2), first_weight(3)))
 #> False
+print(torch.equal(first_weight(2, then="init"),
+                  first_weight(3, then="init")))
+#> False
+print(torch.equal(first_weight(2, then="reseed"),
+                  first_weight(3, then="reseed")))
+#> True
 own = [torch.Generator().manual_seed(1) for _ in range(2)]
 print(torch.equal(first_weight(2, own[0]), first_weight(3, own[1])))
 #> True
@@ -351,22 +360,54 @@ import torch
 from torch import nn
 
 torch.manual_seed(0)
-layer = nn.Linear(300, 100)
-nn.init.xavier_uniform_(layer.weight)
-print(f"max |w| {layer.weight.abs().max():.4f}, "
-      f"bound sqrt(6 / 400) = {math.sqrt(6 / 400):.4f}")
-#> max |w| 0.1225, bound sqrt(6 / 400) = 0.1225
+a, n = math.sqrt(6 / 400), 300 * 100
+gaps = []
+for _ in range(200):  # 200 layers: the average gap below the bound
+    w = nn.init.xavier_uniform_(torch.empty(100, 300))
+    gaps.append(a - w.abs().max().item())
+print(f"mean gap {sum(gaps) / len(gaps):.2e}, a / (n + 1) = {a / (n + 1):.2e}")
+#> mean gap 4.40e-06, a / (n + 1) = 4.08e-06
+
+
+def ks_distance(x, a):  # largest gap between x's CDF and U(-a, a)'s
+    x = x.flatten().sort().values
+    cdf = ((x + a) / (2 * a)).clamp(0, 1)
+    steps = torch.arange(1, len(x) + 1) / len(x)
+    return max((steps - cdf).max().item(),
+               (cdf - (steps - 1 / len(x))).max().item())
+
+
+normal = torch.randn(100, 300) * a / math.sqrt(3)  # the same variance
+print(f"uniform: max |w| / a {w.abs().max() / a:.4f}, "
+      f"KS distance {ks_distance(w, a):.4f}")
+#> uniform: max |w| / a 1.0000, KS distance 0.0042
+print(f"normal:  max |w| / a {normal.abs().max() / a:.4f}, "
+      f"KS distance {ks_distance(normal, a):.4f}")
+#> normal:  max |w| / a 2.7310, KS distance 0.0595
+print(f"1% critical value of the KS distance: {1.63 / math.sqrt(n):.4f}")
+#> 1% critical value of the KS distance: 0.0094
 # --8<-- [end:ex_xavier_bound]
 
 
 # --8<-- [start:ex_mixture_draws]
+import math
+
 import torch
 from paraminit import Mixture, mixture_
 
+a, b, p, n = 5, 10, 0.5, 1_000_000
+var = (1 - p) * (a**2 + a * b + b**2) / 3  # E[w^2]: E[w] = 0
+fourth = (1 - p) * (b**5 - a**5) / (5 * (b - a))  # E[w^4]
+var_error = math.sqrt((fourth - var**2) / n)  # standard errors
+zeros_error = math.sqrt(p * (1 - p) / n)
+print(f"derived: variance {var:.3f} +- {var_error:.3f}, "
+      f"zeros {p} +- {zeros_error:.4f}")
+#> derived: variance 29.167 +- 0.033, zeros 0.5 +- 0.0005
+print(f"closed form of paraminit.Mixture(): variance {Mixture().var:.3f}")
+#> closed form of paraminit.Mixture(): variance 29.167
+
 torch.manual_seed(0)
-w = mixture_(torch.empty(1_000_000))
-print(f"zeros {(w == 0).double().mean():.4f}, p_zero {Mixture().p_zero}")
-#> zeros 0.4997, p_zero 0.5
-print(f"variance {w.double().var():.3f}, closed form {Mixture().var:.3f}")
-#> variance 29.155, closed form 29.167
+w = mixture_(torch.empty(n)).double()
+print(f"drawn:   variance {w.var():.3f}, zeros {(w == 0).double().mean():.4f}")
+#> drawn:   variance 29.155, zeros 0.4997
 # --8<-- [end:ex_mixture_draws]

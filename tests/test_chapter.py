@@ -122,7 +122,7 @@ def test_my_init_and_init_mixture_give_the_same_tensor_from_the_same_state(shape
         torch.set_rng_state(state)
         library.apply(init_mixture)
         assert torch.equal(chapter.weight, library.weight)  # -0.0 == 0.0
-        # Agreement is up to the null event |w| = 5, which no draw here hit.
+        # Agreement is up to draws of exactly +-5 (probability 2^-24 each, tested below): none here.
         assert not (chapter.weight.abs() == 5).any()
 
 
@@ -179,3 +179,128 @@ def test_the_lazy_dry_run_batch_changes_the_default_init_under_a_fixed_seed():
 
     assert torch.equal(first_weight(2), first_weight(2))
     assert not torch.equal(first_weight(2), first_weight(3))
+
+
+def _first_weight_after(rows: int, *, explicit: str | None = None) -> torch.Tensor:
+    """Exercise 4: seed, build, dry-run on `rows` rows, then (maybe) initialize explicitly."""
+    torch.manual_seed(0)
+    net = make_net()
+    net(torch.rand(rows, 4))
+    if explicit == "reseed":
+        torch.manual_seed(1)
+    if explicit in ("init", "reseed"):
+        net.apply(init_normal)
+    if explicit == "generator":
+        nn.init.normal_(net[0].weight, std=0.01, generator=torch.Generator().manual_seed(1))
+    return net[0].weight.detach().clone()
+
+
+def test_an_explicit_init_after_the_dry_run_still_depends_on_the_batch():
+    """The page once said that initializing explicitly after the dry run removes the dependence."""
+    assert not torch.equal(_first_weight_after(2, explicit="init"), _first_weight_after(3, explicit="init"))
+
+
+def test_reseeding_or_an_own_generator_removes_the_dependence_on_the_batch():
+    for explicit in ("reseed", "generator"):
+        assert torch.equal(
+            _first_weight_after(2, explicit=explicit), _first_weight_after(3, explicit=explicit)
+        )
+
+
+def test_a_zero_last_layer_over_random_units_lets_every_weight_move_and_differ():
+    """Zero-initialized last layers (Goyal et al., Fixup, ReZero, LoRA's B): the units below differ."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    nn.init.zeros_(net[2].weight)
+    nn.init.zeros_(net[2].bias)
+    X, y = torch.randn(16, 4), torch.rand(16, 1)  # inputs of both signs: every ReLU is on for some
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    for step in range(2):
+        optimizer.zero_grad()
+        (net(X) - y).pow(2).mean().backward()
+        if step == 0:
+            assert (net[0].weight.grad == 0).all()  # nothing flows back through a zero layer yet...
+            assert len(net[2].weight.grad.unique()) == 8  # ...but its own gradient differs per unit
+        optimizer.step()
+    assert len(net[2].weight.detach().unique()) == 8  # one step made its weights differ
+    grad = net[0].weight.grad
+    assert all(not torch.equal(grad[i], grad[j]) for i in range(8) for j in range(i))  # units differ
+
+
+def test_a_net_that_starts_all_zero_never_moves_its_weights():
+    torch.manual_seed(0)
+    net = make_net()
+    X, y = torch.rand(16, 4), torch.rand(16, 1)
+    net(X)
+    for param in net.parameters():
+        nn.init.zeros_(param)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    for _ in range(20):
+        optimizer.zero_grad()
+        (net(X) - y).pow(2).mean().backward()
+        optimizer.step()
+    assert (net[0].weight == 0).all() and (net[2].weight == 0).all() and (net[0].bias == 0).all()
+    assert (net[2].bias != 0).all()  # only the output's bias learns: the mean of y
+
+
+def test_float32_uniform_draws_exactly_5_and_minus_5_for_one_k_each():
+    """uniform_(-10, 10) in float32 returns x (b - a) + a for x = k / 2^24, k one of 2^24 values:
+    exactly one k gives 5 and one gives -5, whether the code rounds once (fused multiply-add) or
+    twice, so each has probability 2^-24 per draw, not zero."""
+    k = torch.arange(1 << 24, dtype=torch.int64)
+    x = (k.double() / 2**24).float()
+    assert torch.equal(x.double() * 2**24, k.double())  # every k is exact: a grid of 2^24 values
+    twice = x * 20 + -10
+    once = (x.double() * 20 + -10).float()
+    for values in (twice, once):
+        assert (values == 5).nonzero().flatten().tolist() == [3 * (1 << 22)]
+        assert (values == -5).nonzero().flatten().tolist() == [1 << 22]
+    # uniform_ itself stays on that grid, so these are the values it can draw:
+    torch.manual_seed(0)
+    unit = torch.empty(1 << 16).uniform_(0, 1)
+    assert torch.equal(unit * 2**24, (unit * 2**24).round())
+
+
+def test_a_seeded_search_finds_a_draw_of_exactly_5_where_my_init_and_mixture_differ():
+    """The first 2^24 draws from seed 0 hold exact 5s; there my_init keeps the 5 and mixture_ zeroes it."""
+    torch.manual_seed(0)
+    chapter = nn.Linear(1 << 12, 1 << 12, bias=False)  # 2^24 weights
+    state = torch.get_rng_state()
+    chapter.apply(_my_init)
+    library = nn.Linear(1 << 12, 1 << 12, bias=False)
+    torch.set_rng_state(state)
+    library.apply(init_mixture)
+    differ = (chapter.weight != library.weight).nonzero()
+    assert len(differ) >= 1
+    for row, column in differ.tolist():
+        with torch.no_grad():
+            assert abs(float(chapter.weight[row, column])) == 5 and float(library.weight[row, column]) == 0
+
+
+@pytest.mark.slow  # 2^27 draws
+def test_23_of_the_first_2_to_the_27_draws_from_seed_0_are_exactly_plus_or_minus_5():
+    torch.manual_seed(0)
+    count = 0
+    for _ in range(8):  # in chunks of 2^24: the same draws as one tensor of 2^27
+        count += int((torch.empty(1 << 24).uniform_(-10, 10).abs() == 5).sum())
+    assert count == 23  # the expected count is 2^27 * 2^-23 = 16; Poisson sd 4
+
+
+def test_multihead_attention_has_three_input_projections_when_kdim_or_vdim_differ():
+    from paraminit import Rule, apply_rules
+
+    same = nn.MultiheadAttention(embed_dim=8, num_heads=2)
+    other = nn.MultiheadAttention(embed_dim=8, num_heads=2, kdim=4, vdim=6)
+    assert [n for n, _ in same.named_parameters() if n.endswith("proj_weight")] == ["in_proj_weight"]
+    assert [n for n, _ in other.named_parameters() if n.endswith("proj_weight")] == [
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+    ]
+    assert other.in_proj_weight is None
+    for attention in (same, other):
+        report = apply_rules(attention, [Rule(nn.init.zeros_, param="*proj_weight")])
+        initialized = [name for name, _ in attention.named_parameters() if name.endswith("proj_weight")]
+        assert all((getattr(attention, name) == 0).all() for name in initialized)
+        assert "out_proj.weight" not in [r for r in str(report).split() if r.endswith("proj_weight")]
+        assert not (attention.out_proj.weight == 0).all()

@@ -108,15 +108,22 @@ def test_pages_show_each_figure_lazily_with_alt_text_in_both_palettes(built_site
 
 def test_depth_figure_draws_each_profile_on_log_axes():
     from paraminit.figures import depth_figure
-    from paraminit.propagation import compare_inits
+    from paraminit.propagation import compare_inits, predicted_profile
 
-    figure = depth_figure(compare_inits(["Xavier", "Kaiming"], depth=6, width=16), theme="dark")
-    forward, backward = figure.axes
-    assert forward.get_yscale() == backward.get_yscale() == "log"
-    assert [line.get_label() for line in forward.get_lines()] == ["Xavier", "Kaiming"]
-    assert backward.xaxis_inverted()
+    profiles = compare_inits(["Xavier", "Kaiming"], depth=6, width=16)
+    figure = depth_figure(profiles, theme="dark")
+    forward, backward, weights = figure.axes
+    assert forward.get_yscale() == backward.get_yscale() == weights.get_yscale() == "log"
+    for axis in (forward, backward, weights):
+        assert [line.get_label() for line in axis.get_lines()] == ["Xavier", "Kaiming"]
+    assert "h_l" in forward.get_title() and "h_{l-1}" in backward.get_title() and "W_l" in weights.get_title()
+    assert list(weights.get_lines()[1].get_ydata()) == list(profiles["Kaiming"].weight_gradients)
+    assert backward.xaxis_inverted() and weights.xaxis_inverted() and not forward.xaxis_inverted()
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == ["Xavier", "Kaiming"]
     with pytest.raises(ValueError, match="at least one profile"):
         depth_figure({})
+    with pytest.raises(ValueError, match=r"needs measured profiles with weight gradients; \['Kaiming'\]"):
+        depth_figure({"Kaiming": predicted_profile("Kaiming", depth=6, width=16)})
 
 
 def test_weights_and_activation_figures_draw_their_panels():
@@ -191,9 +198,9 @@ def test_training_figure_draws_loss_and_accuracy_and_labels_a_run_off_the_axis()
     assert labels[5] == "Kaiming"
     kaiming = accuracy_axis.get_lines()[5]  # then the chance line
     assert list(kaiming.get_xdata()) == [5, 10, 15, 20]
-    # Six series: the theme's five colours, then its text colour (contrast 7:1 or more).
+    # Six series: the theme's six series colours, in order.
     colours = [to_hex(line.get_color()) for line in accuracy_axis.get_lines()[:6]]
-    assert colours == [c.lower() for c in (*THEMES["dark"]["series"], THEMES["dark"]["text"])]
+    assert colours == [c.lower() for c in THEMES["dark"]["series"]]
     with pytest.raises(ValueError, match="at least one run"):
         training_figure({})
 
@@ -215,3 +222,61 @@ def test_training_figure_draws_the_pages_runs_by_default():
     kaiming = figure.axes[0].get_lines()[-1]  # the loss: step 0, then one point every 10 steps
     assert len(kaiming.get_xdata()) == 31
     assert kaiming.get_ydata()[-1] == pytest.approx(compare_training()["Kaiming"].smoothed(10)[1][-1])
+
+
+def test_the_depth_figures_alt_text_states_what_the_runs_measured():
+    """Every number in the depth figure's alt text, checked against the runs the figure draws."""
+    import re
+    from pathlib import Path
+
+    from paraminit.propagation import compare_inits
+
+    page = (Path(__file__).parents[1] / "docs" / "why-initialization.md").read_text()
+    alts = re.findall(r"!\[([^\]]*)\]\(figures/depth-(?:light|dark)\.svg", page)
+    assert len(alts) == 2 and alts[0] == alts[1]
+    alt = " ".join(alts[0].split())
+    runs = compare_inits(depth=50, width=256)
+
+    def about(value: float, stated: float) -> bool:  # "about 4e-48": equal to one significant digit
+        return f"{value:.0e}" == f"{stated:.0e}"
+
+    def near(value: float, stated: float) -> bool:  # "flat near 2e-46": within a factor of 2
+        return stated / 2 <= value <= stated * 2
+
+    normal, default, xavier = runs["N(0, 0.01²)"], runs["PyTorch default"], runs["Xavier"]
+    too_large = runs["N(0, 0.1²)"]
+    held = [runs["Xavier, ReLU gain"], runs["Kaiming"]]
+    checks = {
+        "six inits against the layer from 1 to 50": len(runs) == 6 and normal.depth == 50,
+        "falls in a straight line to about 4e-48 in the first two panels": about(
+            normal.activations[-1], 4e-48
+        )
+        and about(normal.gradients[0], 4e-48),
+        "its weight gradients lie flat near 2e-46 in every layer": all(
+            near(w, 2e-46) for w in normal.weight_gradients
+        ),
+        "Xavier falls to about 2e-8 in the first two panels": about(xavier.activations[-1], 2e-8)
+        and about(xavier.gradients[0], 2e-8),
+        "lies flat near 2e-7 in the third": all(near(w, 2e-7) for w in xavier.weight_gradients),
+        "PyTorch's default activations fall to about 0.03 within a few layers and stay there": all(
+            round(a, 2) == 0.03 for a in default.activations[4:]
+        ),
+        "its activation gradients fall to about 5e-20": about(default.gradients[0], 5e-20),
+        "weight gradients fall from about 0.15 in layer 50 to about 7e-19 in layer 1": round(
+            default.weight_gradients[-1], 2
+        )
+        == 0.15
+        and about(default.weight_gradients[0], 7e-19),
+        "stay between 0.6 and 1.5 in the first two panels and between 2.7 and 6.1 in the third": all(
+            0.6 < v < 1.5 for p in held for v in p.activations + p.gradients
+        )
+        and all(2.7 < w < 6.1 for p in held for w in p.weight_gradients),
+        "rises to about 400 in the first two panels and lies flat near 2000 in the third": about(
+            too_large.activations[-1], 400
+        )
+        and about(too_large.gradients[0], 400)
+        and all(near(w, 2000) for w in too_large.weight_gradients),
+    }
+    for phrase, holds in checks.items():
+        assert phrase in alt, phrase
+        assert holds, phrase

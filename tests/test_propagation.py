@@ -11,11 +11,14 @@ import torch
 from paraminit.propagation import (
     INITS,
     compare_inits,
+    expected_log_norm_drift,
     init_variances,
     layer_activations,
+    log_norm_drift,
     predicted_profile,
     relu_moment_factor,
     signal_profile,
+    tanh_profile,
 )
 
 DEPTH, WIDTH = 50, 256
@@ -35,7 +38,7 @@ def test_gradients_shrink_per_layer_as_the_variance_argument_predicts(name):
     )
 
 
-@pytest.mark.parametrize("name", [n for n in INITS if n != "PyTorch default"])
+@pytest.mark.parametrize("name", list(INITS))
 def test_activations_shrink_per_layer_as_the_variance_argument_predicts(name):
     measured = signal_profile(name, depth=DEPTH, width=WIDTH)
     predicted = predicted_profile(name, depth=DEPTH, width=WIDTH)
@@ -115,8 +118,134 @@ def test_layer_activations_are_copies_from_the_same_run():
         (lambda: relu_moment_factor(0.0, 4), "weight_var must be a finite number > 0"),
         (lambda: relu_moment_factor(0.1, 0), "fan must be a positive integer"),
         (lambda: init_variances("He", 4, 4), "unknown init 'He'"),
+        (lambda: log_norm_drift("Kaiming", width=8, seeds=0), "seeds must be a positive integer"),
+        (lambda: expected_log_norm_drift(0, 5), "width must be a positive integer"),
+        (lambda: tanh_profile(1.0, depth=-1), "depth must be a positive integer"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_weight_gradients_are_alike_in_every_layer_without_biases_and_graded_under_the_default():
+    """dL/dW_l = delta_l^T h_{l-1}: the gradient from above shrinks going down as fast as the
+    activation from below grows going up, so without biases every layer's step has the same scale."""
+    spreads = {}
+    for name in INITS:
+        weights = signal_profile(name, depth=DEPTH, width=WIDTH).weight_gradients
+        assert len(weights) == DEPTH
+        spreads[name] = max(weights) / min(weights)
+    for name, spread in spreads.items():
+        if name != "PyTorch default":
+            assert spread < 3, name  # the activation gradients of the same runs span up to 1e47
+    assert spreads["PyTorch default"] > 1e15  # its bias floor holds the activations, not the gradients
+    default = signal_profile("PyTorch default", depth=DEPTH, width=WIDTH).weight_gradients
+    assert default[0] < 1e-17 < 0.1 < default[-1]  # "7e-19 ... 0.15"
+
+
+def test_normal_inits_scale_the_same_matrices_so_every_weight_gradient_scales_by_c_to_the_49():
+    """From one seed, normal_ gives N(0, 0.01^2), Kaiming and N(0, 0.1^2) the same matrices scaled;
+    a bias-free ReLU net is positively homogeneous, so h_l scales by c^l, dL/dh_{l-1} by c^(L-l+1)
+    and dL/dW_l by c^(L-1) at every layer."""
+    kaiming = signal_profile("Kaiming", depth=DEPTH, width=WIDTH)
+    for name, std in (("N(0, 0.01²)", 0.01), ("N(0, 0.1²)", 0.1)):
+        scaled = signal_profile(name, depth=DEPTH, width=WIDTH)
+        c = std / math.sqrt(2 / WIDTH)
+        for layer in range(DEPTH):
+            assert scaled.weight_gradients[layer] == pytest.approx(
+                kaiming.weight_gradients[layer] * c ** (DEPTH - 1), rel=1e-9
+            )
+            assert scaled.activations[layer] == pytest.approx(kaiming.activations[layer] * c ** (layer + 1))
+
+
+def test_ratios_to_the_prediction_come_from_three_draws_of_weights():
+    """The 12 ratios in the page's table: the three normal inits share one, the two Xaviers another."""
+
+    def ratios(name):
+        measured = signal_profile(name, depth=DEPTH, width=WIDTH)
+        predicted = predicted_profile(name, depth=DEPTH, width=WIDTH)
+        return (
+            measured.activations[-1] / predicted.activations[-1],
+            measured.gradients[0] / predicted.gradients[0],
+        )
+
+    all_ratios = {name: ratios(name) for name in INITS}
+    for first, second in (
+        ("N(0, 0.01²)", "Kaiming"),
+        ("N(0, 0.1²)", "Kaiming"),
+        ("Xavier", "Xavier, ReLU gain"),
+    ):
+        assert all_ratios[first] == pytest.approx(all_ratios[second], rel=1e-9)
+    values = [r for pair in all_ratios.values() for r in pair]
+    below = [r for r in values if r < 1]
+    assert len(values) == 12 and len(below) == 11  # "11 of the 12 ... below"
+    assert round(min(below), 2) == 0.67 and round(max(below), 2) == 0.98  # "by factors from 0.67 to 0.98"
+    assert [r for r in values if r > 1] == [all_ratios["PyTorch default"][1]]  # the default's gradient
+    assert round(all_ratios["PyTorch default"][1], 2) == 1.44
+    assert [round(r, 2) for r in all_ratios["Kaiming"]] == [0.82, 0.89]
+    assert [round(r, 2) for r in all_ratios["Xavier"]] == [0.67, 0.82]
+
+
+def test_too_large_normal_makes_the_signal_grow_by_1_13_per_layer():
+    grown = signal_profile("N(0, 0.1²)", depth=DEPTH, width=WIDTH)
+    assert relu_moment_factor(0.1**2, WIDTH) == pytest.approx(1.28)
+    assert per_layer(grown.activations) == pytest.approx(math.sqrt(1.28), rel=0.02)
+    assert round(grown.activations[-1]) == 395 and round(grown.gradients[0]) == 427
+    assert round(predicted_profile("N(0, 0.1²)", depth=DEPTH, width=WIDTH).activations[-1]) == 479
+
+
+def _mean_and_error(values: tuple[float, ...]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(variance / len(values))
+
+
+@pytest.mark.parametrize("width", [32, 128])
+def test_a_finite_width_network_ends_below_the_prediction_by_the_exact_log_drift(width):
+    """Over 100 seeded networks (Gaussian weights, one input), the mean of log(measured / predicted)
+    is the exact value of expected_log_norm_drift, within 4 standard errors; the variance argument's
+    own answer, 0, is rejected, and so is a drift that does not depend on the width."""
+    mean, error = _mean_and_error(log_norm_drift("Kaiming", width=width, depth=DEPTH, seeds=100))
+    expected = expected_log_norm_drift(width, DEPTH)
+    assert abs(mean - expected) < 4 * error
+    assert abs(mean - 0.0) > 4 * error  # wrong: "measured = predicted, up to noise"
+    other = expected_log_norm_drift(160 - width, DEPTH)  # wrong: the drift of the other width
+    assert abs(mean - other) > 4 * error
+
+
+def test_expected_log_drift_is_about_minus_5_l_over_4_n_and_0_78_at_width_256():
+    for width in (64, 256, 1024):
+        assert expected_log_norm_drift(width, DEPTH) == pytest.approx(-5 * DEPTH / (4 * width), rel=0.04)
+    assert round(math.exp(expected_log_norm_drift(256, DEPTH)), 2) == 0.78
+    # One layer, by simulation: log of sigma^2 chi^2_K against the prediction n sigma^2 / 2.
+    generator = torch.Generator().manual_seed(5)
+    n, draws = 16, 400_000
+    g = torch.randn(draws, n, dtype=torch.float64, generator=generator)
+    logs = (g.relu().pow(2).sum(dim=1) / (n / 2)).log()
+    logs = logs[torch.isfinite(logs)]
+    one_layer = expected_log_norm_drift(n, 2) - expected_log_norm_drift(n, 1)
+    assert float(logs.mean()) == pytest.approx(2 * one_layer, abs=4 * float(logs.std()) / math.sqrt(draws))
+
+
+def test_tanh_with_gain_1_decays_and_with_gain_5_3_holds_the_activations_but_not_the_gradients():
+    one = tanh_profile(1.0, depth=DEPTH, width=WIDTH)
+    five_thirds = tanh_profile(5 / 3, depth=DEPTH, width=WIDTH)
+    assert round(one.activations[0], 2) == 0.63 and round(one.activations[-1], 2) == 0.10
+    assert one.activations[-1] == pytest.approx(1 / math.sqrt(2 * DEPTH), rel=0.1)  # q_l ~ 1 / (2l)
+    assert round(one.gradients[0] / one.gradients[-1], 2) == 0.11
+    assert round(five_thirds.activations[-1], 2) == 0.65
+    assert all(0.6 < a < 0.7 for a in five_thirds.activations[9:])  # "holds them near 0.65"
+    assert round(five_thirds.gradients[0] / five_thirds.gradients[-1]) == 85
+    with pytest.raises(ValueError, match="gain must be a finite number > 0"):
+        tanh_profile(0.0, depth=2, width=4)
+
+
+def test_most_networks_end_below_the_prediction_and_a_few_far_above():
+    """The mean of the second moment is the prediction; the typical network is below, a few far above."""
+    logs = log_norm_drift("Kaiming", width=128, depth=DEPTH, seeds=100)
+    above = [math.exp(2 * v) for v in logs if v > 0]  # second moment / predicted, for those above
+    assert len(above) < 25 and max(above) > 10
+    squares = [math.exp(2 * v) for v in logs]
+    assert sorted(squares)[50] < 0.5  # the median network: below half the predicted second moment
+    assert sum(squares) / len(squares) == pytest.approx(1.0, abs=0.5)  # the mean: near the prediction

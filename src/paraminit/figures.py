@@ -29,20 +29,20 @@ THEMES: dict[str, dict[str, object]] = {
         "background": "#ffffff",
         "text": "#1a1a1a",
         "grid": "#d0d0d0",
-        "series": ("#0072B2", "#D55E00", "#1B7837", "#7B3294", "#8C510A"),
+        "series": ("#0072B2", "#D55E00", "#1B7837", "#7B3294", "#8C510A", "#595959"),
     },
     "dark": {
         "background": "#1e2029",
         "text": "#e2e4e9",
         "grid": "#4a4d5a",
-        "series": ("#56B4E9", "#FF9E80", "#7FD1AE", "#F4A3D4", "#FFB000"),
+        "series": ("#56B4E9", "#FF9E80", "#7FD1AE", "#F4A3D4", "#FFB000", "#C8C8C8"),
     },
 }
 """Colours of each theme. `background` is the page behind the transparent figure (Material's white
 and its `slate` scheme's background); `series` are the line and bar colours, in order."""
 
-LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
-MARKERS = ("o", "s", "^", "D", "v")
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (3, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def contrast_ratio(first: str, second: str) -> float:
@@ -208,20 +208,26 @@ def mixture_figure(
 def depth_figure(
     profiles: dict | None = None, *, theme: Theme = "light", depth: int = 50, width: int = 256
 ) -> Figure:
-    """The RMS of activations and of gradients, layer by layer, for each init, on a log axis.
+    """The RMS of activations, of their gradients and of the weights' gradients, layer by layer.
 
-    Left: RMS of the activations `h_l` for `l = 1 .. depth`. Right: RMS of the gradient that reaches
-    the input of layer `l`, read from the top (`l = depth`, one layer back) down to `l = 1` (every
-    layer back). Data from [compare_inits][paraminit.propagation.compare_inits].
+    Left: RMS of the activations `h_l` for `l = 1 .. depth`. Middle: RMS of the gradient with respect
+    to the activations that reaches the input of layer `l`, read from the top (`l = depth`, one layer
+    back) down to `l = 1` (every layer back). Right: RMS of the gradient with respect to layer `l`'s
+    weights, in the same order. One line per init, on a shared log axis. Data from
+    [compare_inits][paraminit.propagation.compare_inits].
 
     Args:
-        profiles: Name to `SignalProfile`; default `compare_inits(depth=depth, width=width)`.
+        profiles: Name to `SignalProfile` (measured: with weight gradients); default
+            `compare_inits(depth=depth, width=width)`.
         theme: `"light"` or `"dark"`.
         depth: Depth for the default profiles.
         width: Width for the default profiles.
 
     Returns:
-        A matplotlib `Figure` with two log-scale axes.
+        A matplotlib `Figure` with three log-scale axes and a legend below them.
+
+    Raises:
+        ValueError: no profiles, or a profile without weight gradients (a predicted one).
     """
     from matplotlib.figure import Figure
 
@@ -231,9 +237,12 @@ def depth_figure(
         profiles = compare_inits(depth=depth, width=width)
     if not profiles:
         raise ValueError("depth_figure() needs at least one profile, got none")
+    missing = [name for name, profile in profiles.items() if len(profile.weight_gradients) != profile.depth]
+    if missing:
+        raise ValueError(f"depth_figure() needs measured profiles with weight gradients; {missing} have none")
     with _themed(theme) as colours:
-        figure = Figure(figsize=(7.0, 3.6), layout="constrained")
-        forward, backward = figure.subplots(1, 2, sharey=True)
+        figure = Figure(figsize=(7.0, 3.9), layout="constrained")
+        forward, backward, weights = figure.subplots(1, 3, sharey=True)
         for index, (name, profile) in enumerate(profiles.items()):
             style = {
                 "color": colours["series"][index % len(colours["series"])],
@@ -247,17 +256,26 @@ def depth_figure(
             layers = range(1, profile.depth + 1)
             forward.plot(layers, profile.activations, **style)
             backward.plot(layers, profile.gradients, **style)
+            weights.plot(layers, profile.weight_gradients, **style)
         for axis, title in (
-            (forward, "activations: RMS of $h_l$"),
-            (backward, "gradients: RMS of $\\partial L / \\partial h_{l-1}$"),
+            (forward, "activations\nRMS of $h_l$"),
+            (backward, "gradients, activations\nRMS of $\\partial L / \\partial h_{l-1}$"),
+            (weights, "gradients, weights\nRMS of $\\partial L / \\partial W_l$"),
         ):
             axis.set_yscale("log")
             axis.set_xlabel("layer $l$")
             axis.set_title(title, fontsize="medium")
             axis.grid(True, which="major", linewidth=0.5)
         forward.set_ylabel("RMS (log scale)")
-        backward.invert_xaxis()  # the gradient travels from the last layer back to the first
-        forward.legend(loc="lower left", fontsize="small", frameon=False)
+        backward.invert_xaxis()  # the gradients travel from the last layer back to the first
+        weights.invert_xaxis()
+        figure.legend(
+            *forward.get_legend_handles_labels(),
+            loc="outside lower center",
+            ncols=3,
+            fontsize="small",
+            frameon=False,
+        )
     return figure
 
 
@@ -453,11 +471,9 @@ def training_figure(runs: dict | None = None, *, theme: Theme = "light", window:
     if not runs:
         raise ValueError("training_figure() needs at least one run, got none")
     top = 3.2  # the loss axis: log 10 = 2.30 and every start but an exploding one fit below it
-    # Six series: the theme's five colours and its text colour; six line styles and markers.
-    styles = (*LINE_STYLES, (0, (8, 2)))
-    markers = (*MARKERS, "X")
+    styles, markers = LINE_STYLES, MARKERS  # six of each, as many as the theme's series colours
     with _themed(theme) as colours:
-        palette = (*colours["series"], colours["text"])
+        palette = colours["series"]
         figure = Figure(figsize=(7.0, 3.6), layout="constrained")
         loss_axis, accuracy_axis = figure.subplots(1, 2, sharex=True)
         for index, (name, run) in enumerate(runs.items()):

@@ -5,7 +5,10 @@ layer, `n_in * Var[w] / 2`, and that of its back-propagated gradients by `n_out 
 init whose factor is not 1 makes both shrink (or grow) geometrically with depth. This module runs
 that experiment: it pushes a fixed batch through a deep ReLU MLP built with each of the chapter's
 inits and records the root mean square (RMS) of the activations and of the gradients at every
-layer. The figure on the "why" page and the numbers printed under it come from here.
+layer, and of the gradients of the weights themselves. The figure on the "why" page and the
+numbers printed under it come from here, and so do two finer points the page makes: a network of
+finite width ends below the prediction more often than above it (`log_norm_drift`), and a tanh
+network keeps its scale with Xavier's gain 5/3 but not with gain 1 (`tanh_profile`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ __all__ = [
     "INITS",
     "SignalProfile",
     "compare_inits",
+    "expected_log_norm_drift",
     "init_variances",
     "layer_activations",
+    "log_norm_drift",
     "predicted_profile",
     "relu_moment_factor",
     "signal_profile",
+    "tanh_profile",
 ]
 
 LayerInit = Callable[[nn.Linear], None]
@@ -34,6 +40,11 @@ LayerInit = Callable[[nn.Linear], None]
 
 def _normal_001(layer: nn.Linear) -> None:
     nn.init.normal_(layer.weight, mean=0.0, std=0.01)
+    nn.init.zeros_(layer.bias)
+
+
+def _normal_01(layer: nn.Linear) -> None:
+    nn.init.normal_(layer.weight, mean=0.0, std=0.1)
     nn.init.zeros_(layer.bias)
 
 
@@ -62,11 +73,13 @@ INITS: dict[str, LayerInit] = {
     "Xavier": _xavier,
     "Xavier, ReLU gain": _xavier_relu_gain,
     "Kaiming": _kaiming,
+    "N(0, 0.1²)": _normal_01,
 }
 """The inits compared, by the name the figure shows. Each fills one `nn.Linear` in place from torch's
 global generator: the chapter's N(0, 0.01^2) with zero biases, `nn.Linear`'s own default (weights and
-biases), `xavier_uniform_` with gain 1 and with `calculate_gain("relu")`, and `kaiming_normal_` for
-ReLU (fan_in). All but the default set the biases to zero."""
+biases), `xavier_uniform_` with gain 1 and with `calculate_gain("relu")`, `kaiming_normal_` for
+ReLU (fan_in), and N(0, 0.1^2), ten times the chapter's standard deviation: too large for a width of
+256, where the signal grows instead. All but the default set the biases to zero."""
 
 
 def init_variances(name: str, fan_in: int, fan_out: int) -> tuple[float, float]:
@@ -78,7 +91,7 @@ def init_variances(name: str, fan_in: int, fan_out: int) -> tuple[float, float]:
         fan_out: Outputs of the layer.
 
     Returns:
-        `(weight_var, bias_var)`: `0.01**2` for the chapter's normal; `1 / (3 fan_in)` for both under
+        `(weight_var, bias_var)`: `0.01**2` and `0.1**2` for the normals; `1 / (3 fan_in)` for both under
         PyTorch's default (a uniform on `+-1/sqrt(fan_in)`); `gain**2 * 2 / (fan_in + fan_out)` for
         Xavier; `2 / fan_in` for Kaiming. Every init but the default has zero biases.
 
@@ -101,12 +114,13 @@ def init_variances(name: str, fan_in: int, fan_out: int) -> tuple[float, float]:
         "Xavier": (xavier, 0.0),
         "Xavier, ReLU gain": (2.0 * xavier, 0.0),
         "Kaiming": (2.0 / fan_in, 0.0),
+        "N(0, 0.1²)": (0.1**2, 0.0),
     }[name]
 
 
 @dataclass(frozen=True)
 class SignalProfile:
-    """RMS of the activations and of the gradients at each layer of a deep ReLU MLP.
+    """RMS of the activations and of the gradients at each layer of a deep MLP (ReLU unless named).
 
     Layer `l` (1-based) computes `z_l = W_l h_{l-1} + b_l` and `h_l = relu(z_l)`; the input `h_0` is
     a batch of standard normal vectors and the loss is `sum(h_L * g)` for a fixed standard normal `g`,
@@ -117,6 +131,9 @@ class SignalProfile:
         activations: `activations[l - 1]` is the RMS of `h_l`, for `l = 1 .. depth`.
         gradients: `gradients[l - 1]` is the RMS of `dL/dh_{l-1}`, the gradient that reaches the
             input of layer `l`, for `l = 1 .. depth`; `gradients[0]` has gone back through every layer.
+        weight_gradients: `weight_gradients[l - 1]` is the RMS of `dL/dW_l`, the gradient of layer
+            `l`'s weight matrix, what a step of gradient descent moves it by (times the learning
+            rate). Empty for a [predicted_profile][paraminit.propagation.predicted_profile].
 
     Example:
         ```python
@@ -124,6 +141,7 @@ class SignalProfile:
 
         profile = signal_profile("Kaiming", depth=10, width=64, batch=32)
         assert len(profile.activations) == len(profile.gradients) == 10
+        assert len(profile.weight_gradients) == 10
         assert 0.3 < profile.activations[-1] < 3  # Kaiming keeps the scale
         ```
     """
@@ -131,6 +149,7 @@ class SignalProfile:
     name: str
     activations: tuple[float, ...]
     gradients: tuple[float, ...]
+    weight_gradients: tuple[float, ...] = ()
 
     @property
     def depth(self) -> int:
@@ -173,18 +192,31 @@ def relu_moment_factor(weight_var: float, fan: int) -> float:
 def _check_sizes(name: str, depth: int, width: int, batch: int) -> LayerInit:
     if name not in INITS:
         raise ValueError(f"unknown init {name!r}: expected one of {list(INITS)}")
-    for label, value in (("depth", depth), ("width", width), ("batch", batch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    _check_positive(depth=depth, width=width, batch=batch)
     return INITS[name]
 
 
-@functools.lru_cache(maxsize=16)
-def _run(
-    name: str, depth: int, width: int, batch: int, seed: int, dtype: torch.dtype
+def _check_positive(**sizes: int) -> None:
+    for label, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _rms(t: torch.Tensor) -> float:
+    return float(t.detach().pow(2).mean().sqrt())
+
+
+def _propagate(
+    name: str,
+    init: LayerInit,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    depth: int,
+    width: int,
+    batch: int,
+    seed: int,
+    dtype: torch.dtype,
 ) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
-    """One seeded run: the profile and every layer's activations (cached: the figures reuse them)."""
-    init = _check_sizes(name, depth, width, batch)
+    """One seeded run: the profile and every layer's activations."""
     # Own generator state, seeded: the same numbers on every call, and the caller's state untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -198,15 +230,26 @@ def _run(
     inputs, outputs = [], []
     for layer in layers:
         inputs.append(h)
-        h = torch.relu(layer(h))
+        h = activation(layer(h))
         outputs.append(h)
-    grads = torch.autograd.grad((h * upstream).sum(), inputs)
-
-    def rms(t: torch.Tensor) -> float:
-        return float(t.detach().pow(2).mean().sqrt())
-
-    profile = SignalProfile(name, tuple(map(rms, outputs)), tuple(map(rms, grads)))
+    weights = [layer.weight for layer in layers]
+    grads = torch.autograd.grad((h * upstream).sum(), inputs + weights)
+    profile = SignalProfile(
+        name,
+        tuple(map(_rms, outputs)),
+        tuple(map(_rms, grads[:depth])),
+        tuple(map(_rms, grads[depth:])),
+    )
     return profile, tuple(h.detach() for h in outputs)
+
+
+@functools.lru_cache(maxsize=16)
+def _run(
+    name: str, depth: int, width: int, batch: int, seed: int, dtype: torch.dtype
+) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
+    """One seeded ReLU run (cached: the figures reuse it)."""
+    init = _check_sizes(name, depth, width, batch)
+    return _propagate(name, init, torch.relu, depth, width, batch, seed, dtype)
 
 
 def signal_profile(
@@ -249,6 +292,157 @@ def signal_profile(
         ```
     """
     return _run(name, depth, width, batch, seed, dtype)[0]
+
+
+def tanh_profile(
+    gain: float,
+    *,
+    depth: int = 50,
+    width: int = 256,
+    batch: int = 64,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> SignalProfile:
+    """[signal_profile][paraminit.propagation.signal_profile]'s experiment in a tanh MLP: Xavier weights.
+
+    Every layer is `nn.Linear(width, width)` with `xavier_uniform_(weight, gain=gain)` and zero biases,
+    followed by tanh; input, upstream gradient and seeding as in `signal_profile`. With gain 1 the
+    scale decays slowly, since tanh shrinks every input it does not leave alone; with
+    `calculate_gain("tanh")` (5/3) it settles at a constant level.
+
+    Args:
+        gain: The `gain` passed to `xavier_uniform_`, > 0.
+        depth: Number of layers.
+        width: Units per layer.
+        batch: Number of input vectors.
+        seed: Seed of the weights, the input and the upstream gradient.
+        dtype: Floating dtype of the run.
+
+    Returns:
+        The [SignalProfile][paraminit.propagation.SignalProfile], named `"Xavier, gain G, tanh"`.
+
+    Raises:
+        ValueError: a gain that is not a finite number > 0, or a size that is not a positive integer.
+
+    Example:
+        ```python
+        from paraminit.propagation import tanh_profile
+
+        held = tanh_profile(5 / 3, depth=20, width=64)
+        assert 0.5 < held.activations[-1] < 0.8
+        ```
+    """
+    if isinstance(gain, bool) or not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
+        raise ValueError(f"gain must be a finite number > 0, got {gain!r}")
+    _check_positive(depth=depth, width=width, batch=batch)
+
+    def init(layer: nn.Linear) -> None:
+        nn.init.xavier_uniform_(layer.weight, gain=gain)
+        nn.init.zeros_(layer.bias)
+
+    name = f"Xavier, gain {gain:.4g}, tanh"
+    return _propagate(name, init, torch.tanh, depth, width, batch, seed, dtype)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def log_norm_drift(
+    name: str, *, width: int, depth: int = 50, seeds: int = 100, batch: int = 1
+) -> tuple[float, ...]:
+    """How far below (or above) the prediction each of `seeds` networks ends, on a log scale.
+
+    For seed `s` in `0 .. seeds - 1`, the run of `signal_profile(name, depth=depth, width=width,
+    batch=batch, seed=s)` (the same weights and input, forward only) gives the RMS of the last
+    layer's activations; the result holds `log(measured / predicted)` for each seed, with the
+    prediction of [predicted_profile][paraminit.propagation.predicted_profile]. The prediction is the
+    mean of the second moment over random weights; at a finite width the mean of these logs is
+    negative (see [expected_log_norm_drift][paraminit.propagation.expected_log_norm_drift]).
+
+    Args:
+        name: A key of `INITS`.
+        width: Units per layer.
+        depth: Number of layers.
+        seeds: Number of networks, seeded `0 .. seeds - 1`.
+        batch: Number of input vectors of each network.
+
+    Returns:
+        `seeds` values, one per network (cached: the same arguments give them without running again).
+
+    Raises:
+        ValueError: unknown `name`, or a size that is not a positive integer.
+
+    Example:
+        ```python
+        import statistics
+
+        from paraminit.propagation import log_norm_drift
+
+        logs = log_norm_drift("Kaiming", width=32, depth=20, seeds=50)
+        assert len(logs) == 50 and statistics.fmean(logs) < 0  # below the prediction, on average
+        ```
+    """
+    init = _check_sizes(name, depth, width, batch)
+    _check_positive(seeds=seeds)
+    predicted = predicted_profile(name, depth=depth, width=width).activations[-1]
+    logs = []
+    for seed in range(seeds):
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(seed)  # as in _propagate: the same layers, then the same input
+            layers = [nn.Linear(width, width, dtype=torch.float64, device="cpu") for _ in range(depth)]
+            for layer in layers:
+                init(layer)
+            h = torch.randn(batch, width, dtype=torch.float64, device="cpu")
+            for layer in layers:
+                h = torch.relu(layer(h))
+        logs.append(math.log(_rms(h) / predicted))
+    return tuple(logs)
+
+
+def expected_log_norm_drift(width: int, depth: int) -> float:
+    r"""The mean of [log_norm_drift][paraminit.propagation.log_norm_drift] for Gaussian weights and one input.
+
+    With zero biases and weights $\mathcal{N}(0, \sigma^2)$, a ReLU layer multiplies the squared norm
+    of its input by $\sigma^2 \chi^2_K$, where $K \sim \operatorname{Binomial}(n, \tfrac12)$ counts
+    the units the ReLU leaves on: a factor whose mean is the prediction $\tfrac12 n \sigma^2$, but
+    whose log has mean $E[\psi(K/2)] + \log(4/n) \approx -5 / (2n)$ below the prediction's log
+    ($\psi$ the digamma function). The input's squared norm is $\chi^2_n$. So for one input of
+    standard normal entries, $E[\log(\text{RMS}_L / \text{predicted})]$ is
+
+    $$
+    \tfrac12 \Big(\psi(n/2) + \log(2/n) + L \big(E[\psi(K/2)] + \log(4/n)\big)\Big),
+    $$
+
+    exactly, whatever $\sigma$ (the rare $K = 0$, probability $2^{-n}$ per layer, is left out). It
+    holds for `"N(0, 0.01²)"`, `"Kaiming"` and `"N(0, 0.1²)"` with `batch=1`.
+
+    Args:
+        width: Units per layer, $n$.
+        depth: Number of layers, $L$.
+
+    Returns:
+        The expected log, about $-5 L / (4 n)$ for large $n$.
+
+    Raises:
+        ValueError: a size that is not a positive integer.
+
+    Example:
+        ```python
+        import math
+
+        from paraminit.propagation import expected_log_norm_drift
+
+        drift = expected_log_norm_drift(256, 50)
+        assert abs(drift - (-5 * 50 / (4 * 256))) < 0.01
+        assert round(math.exp(drift), 2) == 0.78
+        ```
+    """
+    _check_positive(width=width, depth=depth)
+    n = torch.tensor(float(width), dtype=torch.float64)
+    k = torch.arange(1, width + 1, dtype=torch.float64)
+    log_pmf = torch.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1) - n * math.log(2)
+    pmf = log_pmf.exp() / (1 - 0.5**width)  # K >= 1
+    per_layer = float((pmf * torch.special.digamma(k / 2)).sum()) + math.log(4 / width)
+    first = float(torch.special.digamma(n / 2)) + math.log(2 / width)
+    return 0.5 * (first + depth * per_layer)
 
 
 def predicted_profile(name: str, *, depth: int = 50, width: int = 256) -> SignalProfile:
