@@ -267,16 +267,25 @@ def build_notebook(page_text: str, snippet_options: dict, wheel: str, **site) ->
 
 
 def execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
-    """Run every cell in a fresh Python kernel; any error fails (no output is ever reused)."""
+    """Run every cell in a fresh Python kernel; any error fails (no output is ever reused).
+
+    The kernel's channels are encrypted (CurveZMQ, which jupyter_client provisions when the
+    kernel declares it, as ipykernel does): plain TCP made the kernel warn at every build that it
+    ran "over TCP without encryption"."""
+    import zmq
     from nbclient import NotebookClient
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+    from traitlets.config import Config
 
+    config = Config()
+    config.KernelManager.transport_encryption = "auto" if zmq.has("curve") else "disabled"
     client = NotebookClient(
         notebook,
         timeout=300,
         kernel_name="python3",
         allow_errors=False,
         resources={"metadata": {"path": str(cwd)}},
+        config=config,
     )
     client.execute()
     # A cell's printing arrives in as many messages as its flushes happened to make: joined into
@@ -298,17 +307,18 @@ def script(notebook: nbformat.NotebookNode) -> str:
     return jupytext.writes(bare, fmt="py:percent")
 
 
-def build_wheel() -> tuple[str, bytes]:
-    """Build the paraminit wheel from the working tree, in-process; return its name and bytes."""
+def build_wheel(root: Path = ROOT) -> tuple[str, bytes]:
+    """Build the paraminit wheel from the tree at `root` (the working tree), in-process; return its
+    name and bytes."""
     from setuptools import build_meta
 
     with tempfile.TemporaryDirectory(prefix="paraminit-wheel-") as tmp:
         source, out = Path(tmp) / "src-tree", Path(tmp) / "dist"
         source.mkdir()
         for name in ("pyproject.toml", "README.md"):
-            shutil.copy2(ROOT / name, source / name)
+            shutil.copy2(root / name, source / name)
         skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-        shutil.copytree(ROOT / "src", source / "src", ignore=skip)
+        shutil.copytree(root / "src", source / "src", ignore=skip)
         log = io.StringIO()
         with (
             _chdir(source),
