@@ -166,8 +166,18 @@ def _offline_wheels(folder: Path, site_wheel: Path) -> Path:
     commands need besides (pip download, this machine's settings, torch held to that wheel)."""
     version = torch.__version__.split("+")[0]
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--only-binary=:all:"]
+    # pip's local wheels (find-links) hold the CPU build on this project's machines; elsewhere,
+    # PARAMINIT_TORCH_CPU_INDEX names PyTorch's CPU index (as CI on GitHub does).
+    index = os.environ.get("PARAMINIT_TORCH_CPU_INDEX")
     found = subprocess.run(
-        [*pip, "--no-index", "--no-deps", "-d", str(folder), f"torch=={version}"],
+        [
+            *pip,
+            *(["--index-url", index] if index else ["--no-index"]),
+            "--no-deps",
+            "-d",
+            str(folder),
+            f"torch=={version}",
+        ],
         capture_output=True,
         text=True,
     )

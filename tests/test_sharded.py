@@ -195,6 +195,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow  # two processes that import torch: a few seconds
+@pytest.mark.processes
 def test_the_page_program_on_two_ranks_equals_one_process(tmp_path):
     (section,) = [s for s in sections(ROOT / "snippets" / "large_models.py") if s.name == "sharded"]
     program = tmp_path / "sharded.py"
