@@ -48,6 +48,7 @@ RUNNER = Path(__file__).with_name("block_runner.py")
 NOTEBOOK = "notebook/parameter-initialization/parameter-initialization.ipynb"
 INSTALL_SNIPPET = "snippets/install.sh"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+WHEEL_NAME = "paraminit-0.1.0-py3-none-any.whl"
 REFERENCE = re.compile(r"^::: (\S+)\n((?:[ \t]+.*\n)*)", re.MULTILINE)
 MEMBERS = re.compile(r"members:\s*\[([^\]]*)\]")
 # Drawn at build time with matplotlib (the `docs` extra), never imported by `import paraminit`.
@@ -344,3 +345,16 @@ def test_the_library_calls_no_numpy_so_that_it_needs_only_torch():
             ):
                 found.append(f"{path.name}:{node.lineno}: .{node.attr}")
     assert not found, found
+
+
+def test_the_pages_name_the_torch_the_site_was_built_with_and_both_builds(built_site):
+    """The version is the build's own (`{{ torch_version }}` on the page), not typed in."""
+    for page in ("index.html", "parameter-initialization/index.html"):
+        html = (built_site / page).read_text()
+        assert f"tested with torch {torch.__version__}" in " ".join(html.split()), page
+        assert CPU_INDEX in html and "https://pytorch.org/get-started/locally/" in html, page
+    for page in built_site.rglob("*.html"):
+        assert "torch_version" not in page.read_text(), page
+    for source in ("index.md", "parameter-initialization.md"):
+        assert "torch {{ torch_version }}" in (ROOT / "docs" / source).read_text()
+    assert install_commands() == [["install", "torch", "--index-url", CPU_INDEX], ["install", WHEEL_NAME]]
