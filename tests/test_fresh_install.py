@@ -70,7 +70,7 @@ def install_commands() -> list[list[str]]:
             if block.lines and all(line.origin.startswith(INSTALL_SNIPPET) for line in block.lines):
                 for line in block.code.splitlines():
                     words = shlex.split(line, comments=True)
-                    if words and words not in commands:
+                    if words and words[1:] not in commands:
                         assert words[:2] == ["pip", "install"], f"{block}: not a pip install: {line}"
                         commands.append(words[1:])
     return commands
