@@ -5,10 +5,11 @@ what the site's instructions install, so it imports nothing but the standard lib
 
     python block_runner.py blocks.json results.json
 
-`blocks.json` holds {"shared": bool, "blocks": [{"id": str, "code": str}, ...]}. Each block runs in
-fresh globals, as `pytest --markdown-docs` runs a page's blocks; with "shared", all blocks run in one
-namespace and the first error stops the run, as a notebook's cells do. `results.json` gets, for
-each block that ran, what it printed to stdout and the traceback of its error (or null).
+`blocks.json` holds {"blocks": [{"id": str, "code": str, "namespace": str or absent}, ...]}, run in
+order. A block without a namespace runs in fresh globals, as `pytest --markdown-docs` runs a
+page's blocks; blocks that name the same namespace share their globals, as a notebook's cells do.
+`results.json` gets, for each block, what it printed to stdout and the traceback of its error (or
+null). One process runs them all: torch is imported once.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import sys
 import traceback
 
 
-def run(blocks: list[dict], shared: bool) -> list[dict]:
-    results, namespace = [], {"__name__": "__main__"}
+def run(blocks: list[dict]) -> list[dict]:
+    results, namespaces = [], {}
     for block in blocks:
-        scope = namespace if shared else {"__name__": "__main__"}
+        name = block.get("namespace")
+        scope = namespaces.setdefault(name, {"__name__": "__main__"}) if name else {"__name__": "__main__"}
         printed, error = io.StringIO(), None
         try:
             with contextlib.redirect_stdout(printed):
@@ -31,17 +33,14 @@ def run(blocks: list[dict], shared: bool) -> list[dict]:
         except BaseException:  # SystemExit too: a block that exits has failed
             error = traceback.format_exc()
         results.append({"id": block["id"], "printed": printed.getvalue(), "error": error})
-        if error is not None and shared:
-            break
     return results
 
 
 def main(source: str, target: str) -> None:
     with open(source, encoding="utf-8") as file:
-        spec = json.load(file)
-    results = run(spec["blocks"], spec.get("shared", False))
+        blocks = json.load(file)["blocks"]
     with open(target, "w", encoding="utf-8") as file:
-        json.dump(results, file)
+        json.dump(run(blocks), file)
 
 
 if __name__ == "__main__":

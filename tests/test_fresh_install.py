@@ -7,20 +7,24 @@ as this Python has no torch, then the site's wheel saved next to the notebook), 
 own install commands (`snippets/install.sh`, which find everything installed). pip runs offline
 there, set up through its own environment variables, not by editing a command: no configuration
 file, no index, and one folder of wheels, which holds the CPU wheel of the torch this run uses and
-what the pages' commands need besides (filled by `pip download` with this machine's settings), so
-that a command naming PyTorch's CPU index gets that same wheel.
+what the pages' commands need besides (filled by `pip download` with this machine's settings and
+kept in pytest's cache between runs), so that a command naming PyTorch's CPU index gets that
+same wheel.
 
-The notebook's cells and the pages' blocks run with the environment's Python
-(`tests/block_runner.py`, standard library only), and each must print what the site shows: the
-notebook's saved outputs, and a block's `#>` lines. The pages' blocks are read as `pytest
---markdown-docs` reads them (the root conftest.py's parser, includes expanded), with the examples
-of the API reference page (docstrings of the modules it renders).
+One process of the environment's Python (`tests/block_runner.py`, standard library only) runs, in
+order, the notebook's cells (in one namespace), the pages' install commands, and every Python
+block of every page and every example of the API reference page (each in fresh globals, as
+`pytest --markdown-docs` reads them: the root conftest.py's parser, includes expanded). Each must
+print what the site shows: the notebook's saved outputs, a block's `#>` lines. A chapter block that
+is a notebook cell, byte for byte, is not run a second time: its cell's output is checked against
+its `#>` lines.
 """
 
 from __future__ import annotations
 
 import ast
 import ensurepip
+import hashlib
 import inspect
 import json
 import os
@@ -31,7 +35,7 @@ import subprocess
 import sys
 import venv
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -125,23 +129,26 @@ class FreshEnv:
     workdir: Path  # where the reader saved the notebook and the wheel
     pip_env: dict[str, str]
     wheels: Path
-    had_torch: bool  # before the notebook's install cell ran
-    notebook_results: list[dict]
-    notebook_log: str
-    notebook_cells: list[dict]
+    had_torch: bool = False  # before the notebook's install cell ran
+    cells: list[dict] = field(default_factory=list)  # the notebook's code cells, with their outputs
+    blocks: list[dict] = field(default_factory=list)  # the pages' blocks, with what ran them
+    commands: list[dict] = field(default_factory=list)  # the pages' install commands, as blocks
+    results: dict[str, dict] = field(default_factory=dict)  # by block id
+    log: str = ""
 
     def run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(
             args, env=self.pip_env, cwd=self.workdir, capture_output=True, text=True, **kwargs
         )
 
-    def run_blocks(self, blocks: list[dict], shared: bool) -> tuple[list[dict], str]:
+    def run_blocks(self, blocks: list[dict]) -> None:
         spec, out = self.workdir / "blocks.json", self.workdir / "results.json"
-        spec.write_text(json.dumps({"shared": shared, "blocks": blocks}))
+        spec.write_text(json.dumps({"blocks": blocks}))
         # -I: nothing from PYTHONPATH, the user's site-packages or the runner's own folder.
         run = self.run([str(self.python), "-I", str(RUNNER), str(spec), str(out)], timeout=900)
         assert run.returncode == 0, f"the block runner failed:\n{run.stdout}\n{run.stderr}"
-        return json.loads(out.read_text()), run.stdout + run.stderr
+        self.results = {result["id"]: result for result in json.loads(out.read_text())}
+        self.log = run.stdout + run.stderr
 
     def distributions(self) -> dict[str, str]:
         script = (
@@ -153,52 +160,61 @@ class FreshEnv:
         return json.loads(run.stdout)
 
 
+def _bare(code: str) -> str:
+    """Code without its `#>` lines and surrounding blank lines: a page block as a notebook cell."""
+    return "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("#>")).strip()
+
+
 def _is_cpu_build(wheel: Path) -> bool:
-    with zipfile.ZipFile(wheel) as archive:
-        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-        requires = [
-            line for line in archive.read(metadata).decode().splitlines() if line.startswith("Requires-Dist")
-        ]
-    return not any("nvidia" in line.lower() or "triton" in line.lower() for line in requires)
+    requires = [line.lower() for line in _metadata(wheel) if line.startswith("Requires-Dist")]
+    return not any("nvidia" in line or "triton" in line for line in requires)
 
 
-def _offline_wheels(folder: Path, site_wheel: Path) -> Path:
-    """The CPU wheel of this run's torch, from pip's local wheels, and what the pages' install
-    commands need besides (pip download, this machine's settings, torch held to that wheel)."""
+def _offline_wheels(cache: Path, site_wheel: Path) -> Path:
+    """A folder with the CPU wheel of this run's torch, from pip's local wheels, and what the
+    pages' install commands need besides (pip download, this machine's settings, torch held to
+    that wheel). Kept in `cache` between runs, under a name made of what decides its contents."""
     version = torch.__version__.split("+")[0]
+    commands = install_commands()
+    requires = [line for line in _metadata(site_wheel) if line.startswith("Requires-Dist")]
+    key = hashlib.sha256(json.dumps([torch.__version__, commands, requires]).encode()).hexdigest()[:16]
+    folder = cache / f"wheels-{key}"
+    if (folder / "complete").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--only-binary=:all:"]
     # pip's local wheels (find-links) hold the CPU build on this project's machines; elsewhere,
     # PARAMINIT_TORCH_CPU_INDEX names PyTorch's CPU index (as CI on GitHub does).
     index = os.environ.get("PARAMINIT_TORCH_CPU_INDEX")
+    source = ["--index-url", index] if index else ["--no-index"]
     found = subprocess.run(
-        [
-            *pip,
-            *(["--index-url", index] if index else ["--no-index"]),
-            "--no-deps",
-            "-d",
-            str(folder),
-            f"torch=={version}",
-        ],
-        capture_output=True,
-        text=True,
+        [*pip, *source, "--no-deps", "-d", str(folder), f"torch=={version}"], capture_output=True, text=True
     )
     wheels = sorted(folder.glob("torch-*.whl"))
     if found.returncode or not wheels or not _is_cpu_build(wheels[0]):
-        _unavailable(
-            f"no CPU wheel of torch {version} among pip's local wheels (find-links): {found.stderr[-500:]}"
-        )
-    exact = wheels[0].name.split("-")[1]
-    held = folder.parent / "torch-constraint.txt"
-    held.write_text(f"torch=={exact}\n")
-    for args in install_commands():
-        words = [w for w in args[1:] if w not in ("--index-url", CPU_INDEX)]
-        words = [str(site_wheel) if w == site_wheel.name else w for w in words]
-        subprocess.run(
-            [*pip, "-d", str(folder), "--find-links", str(folder), "-c", str(held), *words],
-            check=True,
-            capture_output=True,
-        )
+        where = index or "pip's local wheels (find-links)"
+        _unavailable(f"no CPU wheel of torch {version} from {where}: {found.stderr[-500:]}")
+    held = folder / "torch-constraint.txt"
+    held.write_text(f"torch=={wheels[0].name.split('-')[1]}\n")
+    words = [
+        str(site_wheel) if word == site_wheel.name else word
+        for args in commands
+        for word in args[1:]
+        if word not in ("--index-url", CPU_INDEX)
+    ]
+    subprocess.run(
+        [*pip, "-d", str(folder), "--find-links", str(folder), "-c", str(held), *words], check=True
+    )
+    site_wheel_copy = folder / site_wheel.name
+    site_wheel_copy.unlink(missing_ok=True)  # the reader's wheel is the one saved next to the notebook
+    (folder / "complete").touch()
     return folder
+
+
+def _metadata(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name).decode().splitlines()
 
 
 def _pip_env(wheels: Path) -> dict[str, str]:
@@ -220,12 +236,13 @@ def _pip_env(wheels: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def fresh_env(built_site: Path, tmp_path_factory) -> FreshEnv:
+def fresh_env(built_site: Path, tmp_path_factory, request) -> FreshEnv:
     if get_device().type != "cpu":
         pytest.skip("the reader's environment is set up with a CPU torch; this run tests another device")
     base = tmp_path_factory.mktemp("reader")
+    cache = request.config.cache.mkdir("reader-wheels") if request.config.cache else base
     site_wheel = next((built_site / "downloads").glob("paraminit-*.whl"))
-    wheels = _offline_wheels(base / "wheels", site_wheel)
+    wheels = _offline_wheels(cache, site_wheel)
     env = base / "venv"
     venv.EnvBuilder(with_pip=False).create(env)
     python = env / "bin" / "python"
@@ -243,20 +260,32 @@ def fresh_env(built_site: Path, tmp_path_factory) -> FreshEnv:
     shutil.copy2(built_site / NOTEBOOK, workdir)
     shutil.copy2(site_wheel, workdir)
     notebook = json.loads((workdir / Path(NOTEBOOK).name).read_text())
-    cells = [
-        {"id": f"cell {index}", "code": "".join(cell["source"]), "outputs": cell.get("outputs", [])}
+    reader = FreshEnv(python, workdir, pip_env, wheels)
+    reader.cells = [
+        {"id": f"notebook cell {index}", "code": "".join(cell["source"]), "outputs": cell.get("outputs", [])}
         for index, cell in enumerate(notebook["cells"])
         if cell["cell_type"] == "code"
     ]
-    reader = FreshEnv(python, workdir, pip_env, wheels, False, [], "", cells)
     reader.had_torch = "torch" in reader.distributions()
-    reader.notebook_results, reader.notebook_log = reader.run_blocks(
-        [{"id": c["id"], "code": c["code"]} for c in cells], shared=True
+    by_code = {_bare(cell["code"]): cell["id"] for cell in reader.cells}
+    commands = [
+        {"id": f"pip {shlex.join(args)}", "code": f"import subprocess, sys\n{_pip_call(args)}"}
+        for args in install_commands()
+    ]
+    reader.blocks = [
+        dict(block, ran_as=by_code.get(_bare(block["code"]))) for block in page_blocks(request.config)
+    ]
+    reader.commands = commands
+    reader.run_blocks(
+        [{"id": c["id"], "code": c["code"], "namespace": "notebook"} for c in reader.cells]
+        + commands
+        + [{"id": b["id"], "code": b["code"]} for b in reader.blocks if b["ran_as"] is None]
     )
-    for args in install_commands():
-        run = reader.run([str(python), "-m", "pip", *args])
-        assert run.returncode == 0, f"pip {shlex.join(args)} failed:\n{run.stdout}\n{run.stderr}"
     return reader
+
+
+def _pip_call(args: list[str]) -> str:
+    return f"subprocess.check_call([sys.executable, '-m', 'pip', *{args!r}])"
 
 
 def _printed(outputs: list[dict]) -> str:
@@ -268,11 +297,11 @@ def _printed(outputs: list[dict]) -> str:
 @pytest.mark.slow
 def test_the_notebook_runs_top_to_bottom_in_a_fresh_environment_from_its_own_instructions(fresh_env):
     assert not fresh_env.had_torch
-    errors = [r for r in fresh_env.notebook_results if r["error"]]
-    assert not errors, f"{errors[0]['id']} failed:\n{errors[0]['error']}\n{fresh_env.notebook_log[-3000:]}"
-    assert len(fresh_env.notebook_results) == len(fresh_env.notebook_cells)
+    results = [fresh_env.results[cell["id"]] for cell in fresh_env.cells]
+    errors = [r for r in results if r["error"]]
+    assert not errors, f"{errors[0]['id']} failed:\n{errors[0]['error']}\n{fresh_env.log[-3000:]}"
     # Each cell after the install cell prints what the site's copy of the notebook shows.
-    for cell, result in list(zip(fresh_env.notebook_cells, fresh_env.notebook_results, strict=True))[1:]:
+    for cell, result in list(zip(fresh_env.cells, results, strict=True))[1:]:
         assert result["printed"] == _printed(cell["outputs"]), cell["code"]
 
 
@@ -301,11 +330,15 @@ def test_the_environment_holds_only_torch_the_wheel_and_what_they_declare(fresh_
 
 
 @pytest.mark.slow
-def test_every_page_block_runs_and_prints_its_output_lines_with_only_torch_and_the_wheel(fresh_env, request):
-    blocks = page_blocks(request.config)
-    assert len(blocks) >= 60
-    results, _ = fresh_env.run_blocks(blocks, shared=False)
-    failed = [f"{r['id']}:\n{r['error']}" for r in results if r["error"]]
+def test_every_page_block_runs_and_prints_its_output_lines_with_only_torch_and_the_wheel(fresh_env):
+    commands = [fresh_env.results[c["id"]] for c in fresh_env.commands]
+    assert len(commands) == 2 and not [c for c in commands if c["error"]], commands
+    blocks = fresh_env.blocks
+    assert len(blocks) >= 60 and sum(1 for b in blocks if b["ran_as"]) >= 20
+    results = [fresh_env.results[block["ran_as"] or block["id"]] for block in blocks]
+    failed = [
+        f"{b['id']} ({r['id']}):\n{r['error']}" for b, r in zip(blocks, results, strict=True) if r["error"]
+    ]
     assert not failed, f"{len(failed)} of {len(blocks)} blocks failed:\n" + "\n".join(failed)
     wrong = [
         f"{block['id']}: printed {result['printed']!r}"
