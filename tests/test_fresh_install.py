@@ -236,9 +236,10 @@ def _pip_env(wheels: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def fresh_env(built_site: Path, tmp_path_factory, request) -> FreshEnv:
+def fresh_env(tmp_path_factory, request) -> FreshEnv:
     if get_device().type != "cpu":
         pytest.skip("the reader's environment is set up with a CPU torch; this run tests another device")
+    built_site = request.getfixturevalue("built_site")
     base = tmp_path_factory.mktemp("reader")
     cache = request.config.cache.mkdir("reader-wheels") if request.config.cache else base
     site_wheel = next((built_site / "downloads").glob("paraminit-*.whl"))
