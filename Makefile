@@ -1,6 +1,8 @@
 # One entry point for people and CI. Each target creates .venv on first use and installs what it needs.
 #   make serve   build and serve the site on http://127.0.0.1:8000
 #   make test    lint, build the site strictly, run every test (pages, snippets, library, browser)
+#   make check   the quick tier: lint, the library's tests, every page block and its `#>` outputs;
+#                no site build, browser, Node.js tool, other process or slow test (README)
 #   make check-site  the Nu HTML checker and a link check (CSS included) on the built site
 #   make bench   the speed and memory benchmark of the initializers (on demand, not in `test`)
 #   make test-cuda  every test, page block and snippet on CUDA, with the interpreter in PYTHON (no
@@ -18,7 +20,7 @@ export NO_MKDOCS_2_WARNING := 1
 # checker, Lighthouse), pinned in package-lock.json.
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: serve build test pytest test-pages check-site bench mutation lint format outputs clean test-cuda
+.PHONY: serve build test check pytest test-pages check-site bench mutation lint format outputs clean test-cuda
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +50,15 @@ test: $(VENV)/.test-installed $(NODE_MODULES)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory pytest
+
+# The quick tier: what `make test` runs, less the tests marked site (they need the built site),
+# browser, processes (they start other processes), node (they need node_modules) or slow;
+# `make test` runs them all. Timed by scripts/time-tests.sh --check.
+QUICK := not site and not browser and not processes and not node and not slow
+check: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -m "$(QUICK)"
 
 # The pytest run of `make test` (scripts/time-tests.sh times exactly this command).
 pytest: $(VENV)/.test-installed $(NODE_MODULES)

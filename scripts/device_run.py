@@ -40,9 +40,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "verified"
-SITE_TESTS = ["tests/test_site.py", "tests/test_browser.py", "docs/hooks"]
-"""The built site's tests and the MkDocs build hooks (which `--markdown-docs` would import): they
-need the MkDocs stack and a browser, not a device, and run in the CPU job."""
+SITE_TESTS = [
+    "tests/test_site.py",
+    "tests/test_browser.py",
+    "tests/test_fresh_install.py",
+    "tests/test_sources.py",
+    "tests/test_quiet_setup.py",
+    "docs/hooks",
+]
+"""The built site's tests, the reader's CPU environment and the MkDocs build hooks (which
+`--markdown-docs` would import): they need the MkDocs stack, a browser or a package index, not a
+device, and run in the CPU job."""
 NEEDED = {
     "markdown": "Markdown",
     "yaml": "PyYAML",

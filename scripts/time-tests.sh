@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# How long the whole pytest run of `make test` takes (or, with --build, a strict build of the site),
-# as a multiple of a bare `import torch`, both measured in this one run on this machine. The
-# targets: the pytest run at most 15x, the build at most 6x.
+# How long the whole pytest run of `make test` takes (or, with --build, a strict build of the site;
+# with --check, the quick tier `make check`), as a multiple of a bare `import torch`, both measured
+# in this one run on this machine. The targets: the pytest run at most 15x, the build at most 6x,
+# `make check` at most 8x.
 #
 #   scripts/time-tests.sh [N]           # N bare imports before and after the run (default 5)
 #   scripts/time-tests.sh --build [N]   # the same for `mkdocs build --strict` into a fresh folder
+#   scripts/time-tests.sh --check [N]   # the same for `make check` (lint included)
 #
 # Machines and their load differ, so only the ratio means anything. The load average is printed
 # before and after: on a busy machine, run it again later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=pytest target=15
-if [[ "${1:-}" == "--build" ]]; then what=build target=6; shift; fi
+case "${1:-}" in
+  --build) what=build target=6; shift ;;
+  --check) what=check target=8; shift ;;
+esac
 N="${1:-5}"
 PY=.venv/bin/python
 [[ -x "$PY" ]] || { echo "run 'make .venv/.test-installed' first" >&2; exit 1; }
@@ -30,6 +35,8 @@ run() {
   if [[ $what == build ]]; then
     # The build of `make build`, into a folder of its own (nothing left from an earlier build).
     NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site/site"
+  elif [[ $what == check ]]; then
+    make -s check  # lint and the quick tier's pytest run, exactly as a developer types it
   else
     make -s pytest  # the pytest command of `make test`, exactly (see the Makefile)
   fi
@@ -45,7 +52,7 @@ echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 import_s=$(printf '%s\n%s\n' "$before" "$after" | median)
-[[ $what == pytest || $status == FAILED ]] && tail -n 1 "$log"
+[[ $what != build || $status == FAILED ]] && tail -n 1 "$log"
 printf 'bare import torch: median %.2f s of %d runs (%s)\n' "$import_s" "$((2 * N))" "$(echo $before $after | tr '\n' ' ')"
 printf '%s (%s): %.1f s\n' "$what" "$status" "$run_s"
 printf 'ratio: %.1fx (target <= %dx)\n' "$(echo "$run_s / $import_s" | bc -l)" "$target"

@@ -72,7 +72,8 @@ import torch
 from paraminit import counter_normal_
 
 def digest(w):
-    return hashlib.sha256(w.numpy().tobytes()).hexdigest()[:16]
+    raw = bytes(w.view(torch.uint8).flatten().tolist())  # w's bytes
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 torch.manual_seed(0)
 drawn = torch.nn.init.normal_(torch.empty(64, 64, device="cpu"), std=0.02)

@@ -124,8 +124,20 @@ def pytest_runtest_call(item: pytest.Item):
     return result
 
 
+# Markers a test gets from the fixtures it uses, so that `make check` (-m "not site and not
+# processes ...") leaves out every test that builds the site, starts other processes or needs
+# the Node.js tools.
+MARKED_BY_FIXTURE = {"built_site": "site", "plain_cpu": "processes", "katex_hook": "node"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests run last: they read what the browser job recorded in the meantime."""
+    """Tests that need the built site or other processes are marked so; the browser tests run
+    last: they read what the browser job recorded in the meantime."""
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
     items.sort(key=lambda item: item.path.name == "test_browser.py")  # a stable sort: order kept
 
 

@@ -24,10 +24,18 @@ FENCE = re.compile(
 )
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as mkdocs.yml writes it: `!ENV NAME` (a value from the environment) is read as null,
+    which no setting read here uses."""
+
+
+_ConfigLoader.add_constructor("!ENV", lambda loader, node: None)
+
+
 @functools.cache
 def snippet_config() -> dict:
     """The pymdownx.snippets options from mkdocs.yml, with base paths made absolute."""
-    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_ConfigLoader)
     for entry in config["markdown_extensions"]:
         if isinstance(entry, dict) and "pymdownx.snippets" in entry:
             options = dict(entry["pymdownx.snippets"] or {})

@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import json
 
+import pytest
 
+
+@pytest.mark.processes  # one child process per memory measurement
 def test_quick_benchmark_runs_and_measures_real_work(tmp_path, monkeypatch, capsys):
     # In this process, which has imported torch already: the script's own child processes (one per
     # memory measurement, forked from a server that imports torch once) are what it measures. The

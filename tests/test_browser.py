@@ -331,7 +331,7 @@ def check_chapter(browser, site: str) -> dict:
         record["problems"] = visit.errors + visit.failed
 
         page.evaluate("window.scrollTo(0, 0)")
-        block = page.locator("article .highlight").first
+        block = page.locator("article .highlight", has_text="import torch").first  # the first Python block
         block.hover()
         button = block.locator('button.md-code__button[data-md-type="copy"]')
         copy = {"buttons": button.count(), "shown": block.locator("code").inner_text()}

@@ -19,6 +19,9 @@ KATEX_FONTS = ROOT / "node_modules" / "katex" / "dist" / "fonts"
 SHIPPED = Path("assets") / "katex" / "fonts"
 
 
+pytestmark = pytest.mark.node  # KaTeX and its fonts come from node_modules (npm ci)
+
+
 def load_katex_hook():
     spec = importlib.util.spec_from_file_location("katex_hook", ROOT / "docs" / "hooks" / "katex.py")
     module = importlib.util.module_from_spec(spec)

@@ -500,7 +500,8 @@ def test_samplers_fill_cpu_tensors_whatever_the_default_device(args, layout, dty
     for drawn in (w, parallel):  # in the support, with zeros and both signs: a buffer on another
         assert in_support(drawn, args[0], args[1]).all()  # device can leave the values half-done
         assert (drawn == 0).any() and (drawn > 0).any() and (drawn < 0).any()
-    assert all(isinstance(values, np.ndarray) for values in closed)
+    assert all(values.device.type == "cpu" for values in closed)  # real values, not meta ones
+    assert closed[0].tolist() == [dist.cdf(0.0).item(), dist.cdf(2.0).item()]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -517,11 +518,16 @@ def test_pdf_is_the_slab_height_on_the_closed_slabs_and_zero_elsewhere():
     assert float(Mixture(0.0, 1.0, 0.5).pdf(1e-9)) == 0.25
 
 
-def test_closed_forms_return_tensors_for_tensors_and_arrays_otherwise():
+def test_closed_forms_return_arrays_for_arrays_and_float64_tensors_otherwise():
+    """NumPy in, NumPy out; a number, a list or a tensor gives a tensor, so that without NumPy
+    (torch does not need it, nor does paraminit) the closed forms work."""
     dist = Mixture()
     for method in (dist.cdf, dist.pdf, dist.ppf):
-        assert isinstance(method(torch.tensor([0.5])), torch.Tensor)
-        assert isinstance(method([0.5]), np.ndarray) and isinstance(method(0.5), np.ndarray)
+        assert isinstance(method(np.array([0.5])), np.ndarray)
+        for x in (torch.tensor([0.5]), [0.5], 0.5, np.float64(0.5)):
+            value = method(x)
+            assert isinstance(value, torch.Tensor) and value.dtype == torch.float64, (method, x)
+    assert float(dist.cdf(0.0)) == 0.75 and dist.cdf(0.0).shape == ()
 
 
 def test_parallel_accepts_chunks_of_one_and_rejects_booleans_and_fractions():

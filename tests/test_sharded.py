@@ -380,6 +380,7 @@ def run_ranks(world: int, tmp_path: Path) -> tuple[list[str], list[dict]]:
 
 
 @pytest.mark.slow  # eight processes that import torch: half a minute on two cores
+@pytest.mark.processes
 def test_the_page_program_and_layouts_with_empty_shards_on_eight_ranks(tmp_path):
     """The page's program as `torchrun --nproc-per-node 8` runs it, then layouts in which some
     ranks hold no rows (1, 5 and 10 rows on 8 ranks) or no columns, and failures on some ranks

@@ -5,6 +5,12 @@
   snippet sections the page shows, without their `#>` lines). The hook executes it in a Jupyter
   kernel (a cell error fails the build; nothing is cached), and mkdocs-jupyter renders the
   executed notebook as a page, with the notebook itself next to it for download.
+- It reads as a notebook, not as the page: a first cell installs what it needs; what the page
+  marks `<!-- page only -->` ... `<!-- end page only -->` (how to run the page's blocks, the
+  page's own install box) is left out and the text of a `<!-- notebook only: ... -->` comment is
+  put in; the exercises' solutions, folded on the page, move to the end of the notebook; links
+  into the site are absolute when `site_url` is set (the published site sets it), and links to
+  the page itself or to a place on it become plain text.
 - `notebook/parameter-initialization/parameter-initialization.py` holds the same cells as a plain
   script (jupytext's percent format: it runs as it is, and opens as a notebook in editors that
   know the format).
@@ -15,6 +21,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import io
 import os
 import re
@@ -40,22 +47,111 @@ BLOCK_HEADER = re.compile(r'^(\s*)(!!!|\?\?\?\+?)\s+(\w+)(?:\s+"([^"]*)")?\s*$')
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)", re.DOTALL)
 PAGE_LINK = re.compile(r"\]\(([\w-]+)\.md(#[\w-]+)?\)")
 HEADING_ATTRS = re.compile(r"^(#{1,6} .*?)\s*\{[^}]*\}\s*$", re.MULTILINE)
+PAGE_ONLY = re.compile(
+    r"^<!-- page only -->[ \t]*\n.*?^<!-- end page only -->[ \t]*$", re.MULTILINE | re.DOTALL
+)
+NOTEBOOK_ONLY = re.compile(r"<!-- notebook only: (.*?) -->", re.DOTALL)
+SOLUTION = re.compile(r'^([ \t]*)\?\?\?\+?\s+\w+\s+"Solution"\s*$')
+LIST_ITEM = re.compile(r"^(\d+)\.\s")
+ON_THIS_PAGE = re.compile(r"\[([^\]]+)\]\((?:#[\w-]+|" + re.escape(NOTEBOOK) + r")\)")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_GUIDE = "https://pytorch.org/get-started/locally/"
 
 INSTALL_CELL = """\
-# paraminit, the site's library: from the wheel saved next to this notebook
+# What this notebook needs, installed into this Python where it is missing:
+# PyTorch's CPU build (these pages were tested with torch {torch}; for CUDA,
+# install torch first as {guide} says: a torch
+# already installed is left alone), then paraminit, the site's library, from
+# the wheel saved next to this notebook.
+import importlib
 import importlib.util
 import pathlib
 import subprocess
 import sys
 
+pip = [sys.executable, "-m", "pip", "install"]
+if importlib.util.find_spec("torch") is None:
+    cpu_index = "{cpu_index}"
+    subprocess.check_call([*pip, "torch", "--index-url", cpu_index])
 if importlib.util.find_spec("paraminit") is None:
     wheel = pathlib.Path("{wheel}")
     if not wheel.is_file():
         raise FileNotFoundError(
-            f"download {{wheel}} from this notebook's page on the site, "
-            "and save it next to the notebook"
+            f"{{wheel}} is not next to this notebook: download it from\\n"
+            "{wheel_source}\\n"
+            "and save it in the notebook's folder"
         )
-    subprocess.check_call([sys.executable, "-m", "pip", "install", str(wheel)])"""
+    subprocess.check_call([*pip, str(wheel)])
+importlib.invalidate_caches()  # what pip installed can be imported now"""
+
+
+def install_cell(wheel: str, site_url: str | None, torch_version: str) -> str:
+    """The notebook's first code cell: torch (the CPU build) where it is missing, then the wheel."""
+    source = f"{site_url}downloads/{wheel}" if site_url else "the site this notebook comes from"
+    return INSTALL_CELL.format(
+        torch=torch_version, guide=TORCH_GUIDE, cpu_index=CPU_INDEX, wheel=wheel, wheel_source=source
+    )
+
+
+def notebook_note(title: str, site_name: str, site_url: str | None) -> str:
+    """What the notebook is, said where it opens."""
+    if site_url:
+        page, site, links = (
+            f"[{title}]({site_url}{_page_path(Path(PAGE).stem)})",
+            f"[{site_name}]({site_url})",
+            "",
+        )
+    else:
+        page, site = f"“{title}”", f"*{site_name}*"
+        links = (
+            " No address was set for the site when it was built, so the links to its other pages"
+            " lead there from the notebook's page on the site, not from a downloaded copy."
+        )
+    return (
+        f"This notebook is the page {page} of the site {site}, run when the site was built: the"
+        " output under each cell is what it printed then. Run the next cell first: it installs what"
+        f" the notebook needs.{links}"
+    )
+
+
+def for_the_notebook(text: str) -> str:
+    """The page's markdown as the notebook tells it: what is marked page only is dropped, the
+    text of a notebook-only comment is put in."""
+    return NOTEBOOK_ONLY.sub(lambda m: m[1], PAGE_ONLY.sub("", text))
+
+
+def solutions_to_the_end(text: str) -> tuple[str, list[tuple[str | None, str]]]:
+    """The page without its collapsible solutions, and the solutions: (exercise number, body)."""
+    lines, out, solutions, number = text.split("\n"), [], [], None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        item = LIST_ITEM.match(line)
+        number = item[1] if item else number
+        header = SOLUTION.match(line)
+        index += 1
+        if header is None:
+            out.append(line)
+            continue
+        body = []
+        while index < len(lines) and (
+            not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > len(header[1])
+        ):
+            body.append(lines[index])
+            index += 1
+        solutions.append((number, textwrap.dedent("\n".join(body)).strip("\n")))
+    return "\n".join(out), solutions
+
+
+def with_solutions_at_the_end(text: str) -> str:
+    text, solutions = solutions_to_the_end(text)
+    if not solutions:
+        return text
+    parts = [
+        f"### Exercise {number}\n\n{body}" if number else f"### Solution\n\n{body}"
+        for number, body in solutions
+    ]
+    return text.rstrip("\n") + "\n\n## Solutions\n\n" + "\n\n".join(parts) + "\n"
 
 
 def _snippet_config(config) -> dict:
@@ -91,10 +187,11 @@ def unwrap(text: str) -> str:
     return "\n".join(out)
 
 
-def prose(text: str) -> str:
-    """Page markdown made fit for a notebook: links between pages point at the site's pages, each
-    figure becomes its alt text (the figures are drawn for the site's two palettes), and MkDocs-only
-    attributes are dropped."""
+def prose(text: str, site_url: str | None = None) -> str:
+    """Page markdown made fit for a notebook: links between pages point at the site's pages
+    (absolute when `site_url` is known), links to a place on the page itself become their text,
+    each figure becomes its alt text (the figures are drawn for the site's two palettes), and
+    MkDocs-only attributes are dropped."""
     text = HEADING_ATTRS.sub(r"\1", text)
 
     def figure(match: re.Match) -> str:
@@ -104,24 +201,41 @@ def prose(text: str) -> str:
         return "*Figure: " + " ".join(alt.split()) + "*"
 
     text = IMAGE.sub(figure, text)
-    text = PAGE_LINK.sub(lambda m: f"]({_page_url(m.group(1))}{m.group(2) or ''})", text)
-    text = text.replace("](downloads/", "](../../downloads/")
-    text = text.replace(f"]({NOTEBOOK})", f"]({Path(NOTEBOOK).name})")  # the notebook itself
+    text = ON_THIS_PAGE.sub(r"\1", text)
+    base = site_url or "../../"  # the notebook's page is two folders down
+    text = PAGE_LINK.sub(lambda m: f"]({base}{_page_path(m.group(1))}{m.group(2) or ''})", text)
+    text = text.replace("](downloads/", f"]({base}downloads/")
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _page_url(stem: str) -> str:
-    """Where the page `stem.md` is, seen from the notebook's page (two folders down)."""
-    return "../../" if stem == "index" else f"../../{stem}/"
+def _page_path(stem: str) -> str:
+    """Where the page `stem.md` is, from the site's root."""
+    return "" if stem == "index" else f"{stem}/"
 
 
-def page_cells(page_text: str, snippet_options: dict, wheel: str) -> list[nbformat.NotebookNode]:
-    """The notebook's cells: an install cell, then the page's prose and code blocks in order."""
-    text = unwrap(page_text)
-    cells = [nbformat.v4.new_code_cell(INSTALL_CELL.format(wheel=wheel))]
+def page_cells(
+    page_text: str,
+    snippet_options: dict,
+    wheel: str,
+    *,
+    site_url: str | None = None,
+    site_name: str = "",
+    torch_version: str = "",
+) -> list[nbformat.NotebookNode]:
+    """The notebook's cells: the title and what the notebook is, an install cell, then the page's
+    prose and code blocks in order, and the exercises' solutions at the end."""
+    text = unwrap(with_solutions_at_the_end(for_the_notebook(page_text)))
+    title_line, _, text = text.partition("\n")
+    if not title_line.startswith("# "):
+        raise ValueError(f"{PAGE} does not start with its title: {title_line!r}")
+    note = notebook_note(title_line[2:].strip(), site_name, site_url)
+    cells = [
+        nbformat.v4.new_markdown_cell(f"{title_line}\n\n*{note}*"),
+        nbformat.v4.new_code_cell(install_cell(wheel, site_url, torch_version)),
+    ]
     position = 0
     for match in FENCE.finditer(text):
-        before = prose(text[position : match.start()])
+        before = prose(text[position : match.start()], site_url)
         if before:
             cells.append(nbformat.v4.new_markdown_cell(before))
         indent, language, body = match.groups()
@@ -132,15 +246,16 @@ def page_cells(page_text: str, snippet_options: dict, wheel: str) -> list[nbform
         else:
             cells.append(nbformat.v4.new_markdown_cell(textwrap.dedent(match.group(0))))
         position = match.end()
-    rest = prose(text[position:])
+    rest = prose(text[position:], site_url)
     if rest:
         cells.append(nbformat.v4.new_markdown_cell(rest))
     return cells
 
 
-def build_notebook(page_text: str, snippet_options: dict, wheel: str) -> nbformat.NotebookNode:
+def build_notebook(page_text: str, snippet_options: dict, wheel: str, **site) -> nbformat.NotebookNode:
+    """The notebook; `site` holds `page_cells`' keyword arguments (site_url, site_name, ...)."""
     notebook = nbformat.v4.new_notebook(
-        cells=page_cells(page_text, snippet_options, wheel),
+        cells=page_cells(page_text, snippet_options, wheel, **site),
         metadata={
             "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
             "language_info": {"name": "python"},
@@ -152,16 +267,25 @@ def build_notebook(page_text: str, snippet_options: dict, wheel: str) -> nbforma
 
 
 def execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
-    """Run every cell in a fresh Python kernel; any error fails (no output is ever reused)."""
+    """Run every cell in a fresh Python kernel; any error fails (no output is ever reused).
+
+    The kernel's channels are encrypted (CurveZMQ, which jupyter_client provisions when the
+    kernel declares it, as ipykernel does): plain TCP made the kernel warn at every build that it
+    ran "over TCP without encryption"."""
+    import zmq
     from nbclient import NotebookClient
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+    from traitlets.config import Config
 
+    config = Config()
+    config.KernelManager.transport_encryption = "auto" if zmq.has("curve") else "disabled"
     client = NotebookClient(
         notebook,
         timeout=300,
         kernel_name="python3",
         allow_errors=False,
         resources={"metadata": {"path": str(cwd)}},
+        config=config,
     )
     client.execute()
     # A cell's printing arrives in as many messages as its flushes happened to make: joined into
@@ -183,17 +307,18 @@ def script(notebook: nbformat.NotebookNode) -> str:
     return jupytext.writes(bare, fmt="py:percent")
 
 
-def build_wheel() -> tuple[str, bytes]:
-    """Build the paraminit wheel from the working tree, in-process; return its name and bytes."""
+def build_wheel(root: Path = ROOT) -> tuple[str, bytes]:
+    """Build the paraminit wheel from the tree at `root` (the working tree), in-process; return its
+    name and bytes."""
     from setuptools import build_meta
 
     with tempfile.TemporaryDirectory(prefix="paraminit-wheel-") as tmp:
         source, out = Path(tmp) / "src-tree", Path(tmp) / "dist"
         source.mkdir()
         for name in ("pyproject.toml", "README.md"):
-            shutil.copy2(ROOT / name, source / name)
+            shutil.copy2(root / name, source / name)
         skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-        shutil.copytree(ROOT / "src", source / "src", ignore=skip)
+        shutil.copytree(root / "src", source / "src", ignore=skip)
         log = io.StringIO()
         with (
             _chdir(source),
@@ -246,7 +371,14 @@ def on_config(config):
     _workdir = tempfile.TemporaryDirectory(prefix="paraminit-notebook-")
     _wheel = build_wheel()
     page_text = (Path(config["docs_dir"]) / PAGE).read_text()
-    notebook = build_notebook(page_text, _snippet_config(config), _wheel[0])
+    notebook = build_notebook(
+        page_text,
+        _snippet_config(config),
+        _wheel[0],
+        site_url=config.get("site_url"),
+        site_name=config["site_name"],
+        torch_version=importlib.metadata.version("torch"),
+    )
     _script = script(notebook)
     target = Path(_workdir.name) / NOTEBOOK
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -109,10 +110,12 @@ class Mixture:
         $$
 
         Args:
-            x: A number, array or tensor.
+            x: A number, a sequence of numbers, a tensor or a NumPy array.
 
         Returns:
-            A tensor (float64) if `x` is a tensor, else a NumPy array.
+            A NumPy array if `x` is one; else a float64 tensor, on `x`'s device if `x` is a tensor
+            and on the CPU otherwise. The same holds for [pdf][paraminit.samplers.Mixture.pdf] and
+            [ppf][paraminit.samplers.Mixture.ppf]: NumPy is never needed.
         """
         t = _as_float64(x)
         a, b, p = self.inner, self.outer, self.p_zero
@@ -123,7 +126,7 @@ class Mixture:
             + p * (t >= 0).to(torch.float64)
             + q * ((t - a) / width).clamp(0.0, 1.0)
         )
-        return out if isinstance(x, torch.Tensor) else out.numpy()
+        return out.numpy() if _is_ndarray(x) else out
 
     def pdf(self, x: Any) -> Any:
         """Density of the continuous part: `(1 - p) / (2 (b - a))` on each slab, 0 elsewhere.
@@ -135,7 +138,7 @@ class Mixture:
         height = (1.0 - self.p_zero) / (2.0 * (self.outer - self.inner))
         on_slab = (t.abs() >= self.inner) & (t.abs() <= self.outer) & (t != 0)
         out = on_slab.to(torch.float64) * height
-        return out if isinstance(x, torch.Tensor) else out.numpy()
+        return out.numpy() if _is_ndarray(x) else out
 
     def ppf(self, u: Any) -> Any:
         """Inverse CDF: the `w` with `F(w) = u`, for `u` in `[0, 1]`.
@@ -152,7 +155,7 @@ class Mixture:
             low = -b + (b - a) * t / q
             high = a + (b - a) * (t - q - p) / q
             out = torch.where(t < q, low, torch.where(t >= q + p, high, torch.zeros_like(t)))
-        return out if isinstance(u, torch.Tensor) else out.numpy()
+        return out.numpy() if _is_ndarray(u) else out
 
     def sample_(self, tensor: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Fill `tensor` in place from this mixture; see [mixture_][paraminit.mixture_]."""
@@ -163,9 +166,16 @@ class Mixture:
 
 
 def _as_float64(x: Any) -> torch.Tensor:
-    # Numbers and arrays stay on the CPU (the result goes back to NumPy); tensors keep their device.
+    # Numbers, sequences and arrays are put on the CPU (an array's result goes back to NumPy);
+    # tensors keep their device.
     device = x.device if isinstance(x, torch.Tensor) else "cpu"
     return torch.as_tensor(x, dtype=torch.float64, device=device)
+
+
+def _is_ndarray(x: Any) -> bool:
+    """Whether `x` is a NumPy array, without importing NumPy: if no module has, nothing is one."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(x, numpy.ndarray)
 
 
 def _buffer_size(tensor: torch.Tensor) -> int:
