@@ -53,7 +53,7 @@ devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 for device in devices:
     torch.manual_seed(0)
     drawn = torch.rand(4, device=device)
-    counted = counter_uniform_(torch.empty(4, device=device), seed=0)
+    counted = counter_uniform_(torch.empty(4, device=device), seed=0, stream="w")
     for name, values in (("torch.rand", drawn), ("counter", counted)):
         print(f"{device:<4} {name:<11}", *(f"{v:.6f}" for v in values))
 #> cpu  torch.rand  0.496257 0.768222 0.088477 0.132030
@@ -76,7 +76,9 @@ def digest(w):
 
 torch.manual_seed(0)
 drawn = torch.nn.init.normal_(torch.empty(64, 64, device="cpu"), std=0.02)
-counted = counter_normal_(torch.empty(64, 64, device="cpu"), std=0.02, seed=0)
+counted = counter_normal_(
+    torch.empty(64, 64, device="cpu"), std=0.02, seed=0, stream="w"
+)
 digests = digest(drawn), digest(counted)
 """
 here = {}

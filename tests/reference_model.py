@@ -23,7 +23,7 @@ from paraminit import (
 )
 
 SEED = 2024
-PINNED_DIGEST = "047ecfbe489621a884576f5ca8930fc2070c377f0f9567cbe3e41f7eac09c16b"
+PINNED_DIGEST = "29ff6c5c3460af0a740612ccecf8972fe330e6707230d1c1794307659a686382"
 """`weights_digest(reference_model("cpu"))`, as computed on the CPU."""
 
 

@@ -157,13 +157,13 @@ def test_dtensor_shards_and_replicas_are_filled_from_their_region(mesh):
 def test_placements_that_are_not_blocks_are_rejected(mesh):
     partial = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [Partial()])
     with pytest.raises(ValueError, match="placement Partial"):
-        counter_uniform_(partial, seed=0)
+        counter_uniform_(partial, seed=0, stream="w")
     strided = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [_StridedShard(0, split_factor=2)])
     with pytest.raises(ValueError, match=r"only Shard\(dim\) and Replicate"):
-        counter_normal_(strided, seed=0)
+        counter_normal_(strided, seed=0, stream="w")
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
         sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
-        counter_uniform_(sharded, seed=0, global_shape=(4,))
+        counter_uniform_(sharded, seed=0, stream="w", global_shape=(4,))
 
 
 def test_without_torch_distributed_tensor_imported_nothing_is_a_dtensor(monkeypatch):
@@ -292,9 +292,9 @@ def test_apply_rules_refuses_a_counter_sampler_without_a_seed_and_names_the_way_
     with pytest.raises(TypeError, match=r"counter_normal_ on \*\.weight.*apply_counter_rules"):
         apply_rules(model, rules)
     assert torch.equal(model[0].weight, before) and not (model[0].bias == 0).all()
-    seeded = Rule(functools.partial(counter_normal_, seed=1), param="weight")
+    seeded = Rule(functools.partial(counter_normal_, seed=1, stream="weight"), param="weight")
     apply_rules(model, [seeded], allow_unused=True)
-    assert torch.equal(model[0].weight, counter_normal_(torch.empty(5, 6), seed=1))
+    assert torch.equal(model[0].weight, counter_normal_(torch.empty(5, 6), seed=1, stream="weight"))
 
 
 def test_a_dtensor_parameter_written_through_its_shard_or_as_a_whole_counts_as_written(mesh):
