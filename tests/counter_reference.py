@@ -130,25 +130,26 @@ def exp(x: float) -> float:
 # ------------------------------------------------------------------------------------------------
 # The ziggurat: tables from the recurrence, then the per-element algorithm
 
-R = float.fromhex("0x1.d3bb48209ad33p+1")
-V = float.fromhex("0x1.43016a5a43732p-8")
+LAYERS = 1024
+R = float.fromhex("0x1.027c84109fad5p+2")
+V = float.fromhex("0x1.417941005fc17p-10")
 INV_R = 1.0 / R
 
 
 def ziggurat_tables() -> tuple[list[float], list[float]]:
-    """x[0..256] and f[0..256], as Marsaglia and Tsang define them for 256 layers of area V."""
-    x, f = [0.0] * 257, [0.0] * 257
+    """x[0..1024] and f[0..1024], as Marsaglia and Tsang define them for 1024 layers of area V."""
+    x, f = [0.0] * (LAYERS + 1), [0.0] * (LAYERS + 1)
     x[1], f[1] = R, exp(-(R * R) * 0.5)
     x[0] = V / f[1]
-    for i in range(1, 255):
+    for i in range(1, LAYERS - 1):
         f[i + 1] = V / x[i] + f[i]
         x[i + 1] = sqrt(-2.0 * log(f[i + 1]))
-    x[256], f[256] = 0.0, 1.0
+    x[LAYERS], f[LAYERS] = 0.0, 1.0
     return x, f
 
 
 X, F = ziggurat_tables()
-K_MAX = [int(Fraction(X[i + 1]) * 2**53 / Fraction(X[i])) for i in range(256)]
+K_MAX = [int(Fraction(X[i + 1]) * 2**53 / Fraction(X[i])) for i in range(LAYERS)]
 
 
 def odd(word: int) -> int:
@@ -174,7 +175,7 @@ def standard_normal(seed: int, stream: str, index: int) -> float:
             if b + b > a * a:
                 return (R + a) * tail_sign
         else:
-            layer, k = first & 255, odd(first)
+            layer, k = first & (LAYERS - 1), odd(first)
             x = k * (X[layer] * 2.0**-53)
             if abs(k) < K_MAX[layer]:
                 return x

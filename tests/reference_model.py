@@ -23,7 +23,7 @@ from paraminit import (
 )
 
 SEED = 2024
-PINNED_DIGEST = "29ff6c5c3460af0a740612ccecf8972fe330e6707230d1c1794307659a686382"
+PINNED_DIGEST = "b34a6abd4efda161a58f7f5e2c93046137da5d5cd0ce6eae7b2b2202292d6484"
 """`weights_digest(reference_model("cpu"))`, as computed on the CPU."""
 
 

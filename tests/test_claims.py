@@ -16,6 +16,7 @@ PAGES = {
     "why": "docs/why-initialization.md",
     "home": "docs/index.md",
     "library": "docs/library.md",
+    "repro": "docs/reproducibility.md",
 }
 NODE = re.compile(r"(tests/test_\w+\.py)::(test_\w+)")
 

@@ -67,6 +67,8 @@ def test_uniform_bounds_that_round_to_infinity_are_refused(dtype, a, b, message)
     with pytest.raises(ValueError, match=message):
         counter_uniform_(tensor, a, b, seed=0, stream="w")
     assert (tensor == 7.0).all()  # refused before anything was written
+    with pytest.raises(RuntimeError):  # as nn.init.uniform_ refuses them
+        torch.nn.init.uniform_(tensor, a, b)
 
 
 def test_uniform_over_nearly_all_of_float64_gives_finite_values_within_the_bounds():
@@ -223,6 +225,15 @@ def test_a_zero_width_interval_fills_its_bound_with_the_bounds_sign(dtype):
     assert torch.signbit(negative_zero).all()
     still = fill(counter_normal_, dtype, 0.0, 0.0)
     assert (still == 0).all() and not torch.signbit(still).any()
+    assert not torch.signbit(torch.nn.init.uniform_(torch.empty(10, dtype=dtype), 0.0, 0.0)).any()
+
+
+def test_a_negative_value_that_rounds_to_zero_is_negative_zero():
+    wide = fill(counter_uniform_, torch.float64, -1e-7, 1e-7)
+    half = fill(counter_uniform_, torch.float16, -1e-7, 1e-7)  # below 3e-8: zero in float16
+    zeros = half == 0
+    assert zeros.any()
+    assert torch.equal(torch.signbit(half[zeros]), wide[zeros] < 0)
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
@@ -233,6 +244,8 @@ def test_tensors_whose_elements_overlap_in_memory_are_refused(sampler):
     with pytest.raises(ValueError, match=r"more than one element .* the same memory"):
         sampler(torch.zeros(9).as_strided((3, 3), (1, 1)), seed=0, stream="w")
     assert (base == 0).all()
+    with pytest.raises(RuntimeError, match="single memory location"):  # as nn.init refuses it
+        torch.nn.init.uniform_(base.expand(4, 3))
 
 
 def test_tensors_with_gaps_or_unusual_strides_are_still_filled():
@@ -360,6 +373,7 @@ def test_the_stream_is_required_and_the_error_says_why(sampler):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own, while dynamo imports
 def test_a_compiled_call_gives_the_eager_bits():
     eager = counter_normal_(torch.empty(6, 5), 0.1, 2.0, seed=1, stream="w")
     compiled = torch.compile(lambda t: counter_normal_(t, 0.1, 2.0, seed=1, stream="w"))

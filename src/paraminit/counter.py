@@ -8,8 +8,8 @@ gets a value that depends only on the seed, the distribution, a stream name and 
 enters: not the device, not the thread count, not the vector width, not which piece of the tensor
 a process holds. Filling a shard at its global offset gives exactly that shard of the full fill.
 
-Three modules do this, each on the one below it: [paraminit.counter_bits][] turns a key and an
-index into 64 random bits (SplitMix64 at a counter), [paraminit.exact_math][] holds the float
+Three modules do this, each on the one below it: `paraminit.counter_bits` turns a key and an
+index into 64 random bits (SplitMix64 at a counter), `paraminit.exact_math` holds the float
 functions built from correctly rounded operations, and this module turns bits into
 distributions.
 
@@ -29,16 +29,16 @@ correctly rounded result. Then:
 - **Mixture**: `x = h c` with `h = (b - a) / (1 - p)`; `|x| <= p h` becomes 0 and the rest
   `sign(x) (|x| - p h + a)` (the inverse CDF, as in [mixture_][paraminit.mixture_]), clamped to
   `[a, b]` in magnitude.
-- **Normal**: Marsaglia and Tsang's ziggurat in 256 layers ([Ziggurat][paraminit.exact_math.Ziggurat];
+- **Normal**: Marsaglia and Tsang's ziggurat in 1024 layers ([Ziggurat][paraminit.exact_math.Ziggurat];
   *The Ziggurat Method for Generating Random Variables*, Journal of Statistical Software 5(8),
-  2000). The low 8 bits of the word pick a layer `i`, `k` the point `x = k 2^-53 x_i`, which is
-  accepted at once when `|k|` is below the layer's threshold (99.3% of draws). The rest go to the
+  2000). The low 10 bits of the word pick a layer `i`, `k` the point `x = k 2^-53 x_i`, which is
+  accepted at once when `|k|` is below the layer's threshold (99.57% of draws). The rest go to the
   layer's wedge test `f_i + v (f_{i+1} - f_i) < exp(-x^2 / 2)`, or for the base layer to
-  Marsaglia's tail method (`a = -log(u_1) / r`, `b = -log(u_2)`, accept `r + a` if `2 b > a^2`),
-  with `exp` and `log` from [paraminit.exact_math][]. Their uniforms, and a fresh draw after a
+  Marsaglia's tail method (`a = -log(u_1) (1/r)`, `b = -log(u_2)`, accept `r + a` if `2 b > a^2`),
+  with `exp` and `log` from `paraminit.exact_math`. Their uniforms, and a fresh draw after a
   rejection, come from words of further keys of the same seed and stream (`"normal#1"`,
   `"normal#2"`, ...), at the same index: every value is still a function of the seed, the stream
-  and the index alone. `|z| < 12.23`.
+  and the index alone. `|z| < 12.62`.
 
 Results are then rounded once to the tensor's dtype, half precision included (torch's own
 float64 to float16 conversion rounds twice, through float32). So a float32 fill is the float64
@@ -65,6 +65,7 @@ from ._dtensor import Region, is_dtensor
 from .counter_bits import (
     CHUNK_CPU,
     CHUNK_CUDA,
+    TORCH_PIECE_CPU,
     Key,
     Layout,
     bits_engine,
@@ -76,14 +77,14 @@ from .counter_bits import (
     region,
     words_at,
 )
-from .exact_math import ZIGGURAT_INV_R, ZIGGURAT_R, Ziggurat, exp, log, round_half, ziggurat
+from .exact_math import LAYERS, ZIGGURAT_INV_R, ZIGGURAT_R, Ziggurat, exp, log, round_half, ziggurat
 
 __all__ = ["check_seed", "counter_mixture_", "counter_normal_", "counter_uniform_"]
 
 DISTRIBUTIONS = ("uniform", "normal", "mixture")
-NORMAL_BOUND = 12.23
+NORMAL_BOUND = 12.62
 """No standard normal value of `counter_normal_` reaches this: the tail's `a` needs
-`2 b > a^2` with `b = -log(u_2) <= 53 ln 2`, so `|z| < r + sqrt(106 ln 2) = 12.2259`."""
+`2 b > a^2` with `b = -log(u_2) <= 53 ln 2`, so `|z| < r + sqrt(106 ln 2) = 12.6105`."""
 TAIL_BATCH_CPU = (1 << 15) - 1
 """Most rejected draws of the normal kept before they are finished together, on the CPU."""
 TAIL_BATCH_CUDA = 1 << 20
@@ -260,7 +261,10 @@ class _Writer:
             return
         values = torch.from_numpy(values) if isinstance(values, np.ndarray) else values
         if self.flat is not None:
-            self.flat[first : first + values.numel()].copy_(self._rounded(values))
+            piece = TORCH_PIECE_CPU if self.local.device.type == "cpu" else values.numel()
+            for start in range(0, values.numel(), piece):
+                part = values[start : start + piece]
+                self.flat[first + start : first + start + part.numel()].copy_(self._rounded(part))
         else:
             positions = torch.arange(first, first + values.numel(), device=self.local.device)
             self.at(positions, values)
@@ -271,12 +275,14 @@ class _Writer:
             self.numpy[positions] = values
             return
         positions, values = torch.as_tensor(positions), torch.as_tensor(values)
-        values = self._rounded(values.to(self.local.device))
-        positions = positions.to(self.local.device)
-        if self.flat is not None:
-            self.flat.index_copy_(0, positions, values)
-        else:
-            self.local[torch.unravel_index(positions, self.local.shape)] = values
+        piece = TORCH_PIECE_CPU if self.local.device.type == "cpu" else max(1, values.numel())
+        for start in range(0, values.numel(), piece):
+            part = self._rounded(values[start : start + piece].to(self.local.device))
+            where = positions[start : start + piece].to(self.local.device)
+            if self.flat is not None:
+                self.flat.index_copy_(0, where, part)
+            else:
+                self.local[torch.unravel_index(where, self.local.shape)] = part
 
     def fill(self, value: float) -> None:
         self.local.fill_(self._rounded(torch.tensor(value, dtype=torch.float64)).item())
@@ -302,34 +308,41 @@ class _Transform:
             np.empty(size, np.float64) if self.cpu else torch.empty(size, dtype=torch.float64, device=device)
         )
 
-    def source(self, z, scale: float):
-        """`k scale` (float64, in the chunk's buffer) for the words `z`: `scale` is a power of two
-        times a constant, so this is `(k 2^-53)` times the constant, rounded once."""
-        n = len(z)
-        k = self.bits.odd(z, self.k[:n])
-        c = self.c[:n]
-        if self.cpu:
-            np.copyto(c, k, casting="unsafe")
-            np.multiply(c, scale, out=c)
-        else:
-            c.copy_(k).mul_(scale)
-        return c
+    def steps(self, c, first: int, steps: list[tuple[Callable, float]]) -> None:
+        """Apply `steps` (NumPy ufunc or torch function, constant) to `c` in place, and write it.
+        (Writing the last step's result into a float32 tensor directly took longer than computing
+        it in float64 and copying: NumPy's casting loop is slower than a copy.)"""
+        for function, constant in steps:
+            function(c, constant, out=c)
+        self.writer.range(first, c)
 
     def finish(self) -> None:
         """Write whatever was left for later."""
 
 
-def _scale(constant: float) -> tuple[float, float]:
-    """Factors `(s, t)` with `k 2^-53 constant = (k s) t` in exact steps: `s = constant 2^-53`
-    when that is a normal number (one rounding, `t = 1`), else `s = 2^-53`, `t = constant`."""
+def _scale(constant: float) -> list[float]:
+    """Factors by which `k` is multiplied, in order, so that the result is `(k 2^-53) constant`
+    rounded once: `[constant 2^-53]` when that is a normal number (a power of two is exact),
+    else `[2^-53, constant]`."""
     scaled = constant * 2.0**-53
-    return (scaled, 1.0) if abs(scaled) >= 2.0**-1022 or scaled == 0.0 else (2.0**-53, constant)
+    return [scaled] if abs(scaled) >= 2.0**-1022 or scaled == 0.0 else [2.0**-53, constant]
 
 
-def _largest_x(scale: float, times: float) -> float:
-    """The largest `|k| scale times` (`|k| = 2^53 - 1`), computed as the fill computes it."""
-    top = float((1 << 53) - 1) * scale
-    return top * times if times != 1.0 else top
+def _times(k: int, factors: list[float]) -> float:
+    """`k` times the factors, rounded after each, as the fill computes it."""
+    value = float(k)
+    for factor in factors:
+        value *= factor
+    return value
+
+
+def _float_of(k, c):
+    """`c = float64(k)` (exact: `|k| < 2^53`)."""
+    if isinstance(c, np.ndarray):
+        np.copyto(c, k, casting="unsafe")
+    else:
+        c.copy_(k)
+    return c
 
 
 class _Uniform(_Transform):
@@ -340,29 +353,30 @@ class _Uniform(_Transform):
         if not math.isfinite(half):
             half = b / 2.0 - a / 2.0
         self.a, self.b, self.mid = a, b, mid
-        self.scale, self.times = _scale(half)
+        self.factors = _scale(half)
         # m + h c grows with c, so the extremes, at k = +-(2^53 - 1), say whether to clamp.
-        top = _largest_x(self.scale, self.times)
+        top = _times((1 << 53) - 1, self.factors)
         low, high = (-top + mid, top + mid) if mid != 0.0 else (-top, top)
         self.clamp = low < a or high > b
 
+    def start(self, bits, size, device, writer, layout) -> None:
+        super().start(bits, size, device, writer, layout)
+        multiply, add = (np.multiply, np.add) if self.cpu else (torch.mul, torch.add)
+        self.chain = [(multiply, factor) for factor in self.factors]
+        if self.mid != 0.0:
+            self.chain.append((add, self.mid))
+        if self.clamp:
+            clip = (
+                (lambda c, _, **kw: np.clip(c, self.a, self.b, **kw))
+                if self.cpu
+                else (lambda c, _, out: torch.clamp(c, self.a, self.b, out=out))
+            )
+            self.chain.append((clip, None))
+
     def __call__(self, z, first: int) -> None:
-        c = self.source(z, self.scale)
-        if self.cpu:
-            if self.times != 1.0:
-                np.multiply(c, self.times, out=c)
-            if self.mid != 0.0:
-                np.add(c, self.mid, out=c)
-            if self.clamp:
-                np.clip(c, self.a, self.b, out=c)
-        else:
-            if self.times != 1.0:
-                c.mul_(self.times)
-            if self.mid != 0.0:
-                c.add_(self.mid)
-            if self.clamp:
-                c.clamp_(self.a, self.b)
-        self.writer.range(first, c)
+        n = len(z)
+        c = _float_of(self.bits.odd(z, self.k[:n]), self.c[:n])
+        self.steps(c, first, self.chain)
 
 
 class _Mixture(_Transform):
@@ -377,54 +391,66 @@ class _Mixture(_Transform):
         self.a, self.b = a, b
         self.gap = p * half
         self.shift = a - self.gap
-        self.scale, self.times = _scale(half)
+        self.factors = _scale(half)
         # Without a shift, |x| > p h = a, and only the largest |x| may pass b.
-        self.clamp = self.shift != 0.0 or _largest_x(self.scale, self.times) > b
+        self.clamp = self.shift != 0.0 or _times((1 << 53) - 1, self.factors) > b
 
     def start(self, bits, size, device, writer, layout) -> None:
         super().start(bits, size, device, writer, layout)
-        self.y = (
-            np.empty(size, np.float64) if self.cpu else torch.empty(size, dtype=torch.float64, device=device)
-        )
-        self.ct = torch.from_numpy(self.c) if self.cpu else self.c
+        self.piece = TORCH_PIECE_CPU if device.type == "cpu" else size
+        if self.cpu:
+            self.y = np.empty(size, np.float64)
+            self.ct = torch.from_numpy(self.c)
+            multiply = np.multiply
+        else:
+            self.y = torch.empty(size, dtype=torch.float64, device=device)
+            self.ct = self.c
+            multiply = torch.mul
+        self.unscaled = [(multiply, self.unscale)] if self.unscale != 1.0 else []
+        self.pieces = self.ct.split(self.piece)  # views for a whole chunk, made once
 
     def __call__(self, z, first: int) -> None:
         n = len(z)
-        c = self.source(z, self.scale)
-        ct = self.ct[:n]
-        if self.times != 1.0:
-            ct.mul_(self.times)
-        torch.hardshrink(ct, self.gap, out=ct)  # 0 where |x| <= p h
-        if self.clamp:  # sign(x) clamp(|x| + shift, a, b): 0 stays 0
-            y = self.y[:n]
-            if self.cpu:
-                np.abs(c, out=y)
-                np.add(y, self.shift, out=y)
-                np.clip(y, self.a, self.b, out=y)
-                np.sign(c, out=c)
-                np.multiply(c, y, out=c)
-            else:
-                torch.abs(c, out=y).add_(self.shift).clamp_(self.a, self.b)
-                c.sign_().mul_(y)
-        if self.unscale != 1.0:
-            ct.mul_(self.unscale)
-        self.writer.range(first, c)
+        c = _float_of(self.bits.odd(z, self.k[:n]), self.c[:n])
+        for factor in self.factors:  # x = h c
+            c *= factor
+        pieces = self.pieces if n == len(self.c) else self.ct[:n].split(self.piece)
+        for piece in pieces:  # 0 (+0.0) where |x| <= p h
+            torch.hardshrink(piece, self.gap, out=piece)
+        if not self.clamp:
+            self.steps(c, first, self.unscaled)
+            return
+        y = self.y[:n]  # sign(x) clamp(|x| + shift, a, b): 0 stays 0
+        if self.cpu:
+            np.abs(c, out=y)
+            np.add(y, self.shift, out=y)
+            np.clip(y, self.a, self.b, out=y)
+            np.sign(c, out=c)
+        else:
+            torch.abs(c, out=y).add_(self.shift).clamp_(self.a, self.b)
+            c.sign_()
+        multiply = np.multiply if self.cpu else torch.mul
+        self.steps(c, first, [(multiply, y), *self.unscaled])
 
 
 class _Normal(_Transform):
-    """`mean + std z` with `z` from the ziggurat. The 0.7% of draws that its fast test rejects are
-    kept, with their positions, and finished together `batch` at a time, then written over."""
+    """`mean + std z` with `z` from the ziggurat. The 0.43% of draws that its fast test rejects are
+    written as they are, their positions kept, and finished together, `batch` at a time."""
 
     def __init__(self, mean: float, std: float, keys: Callable[[int], Key], device: torch.device) -> None:
         self.mean, self.std = mean, std
         self.keys = keys
         self.zig = ziggurat() if _on_numpy(device) else ziggurat().on(device)
         self.batch = TAIL_BATCH_CPU if device.type == "cpu" else TAIL_BATCH_CUDA
-        self.pending: list[tuple] = []
+        self.pending: list = []
         self.count = 0
 
     def start(self, bits, size, device, writer, layout) -> None:
         super().start(bits, size, device, writer, layout)
+        multiply, add = (np.multiply, np.add) if self.cpu else (torch.mul, torch.add)
+        self.affine = ([(multiply, self.std)] if self.std != 1.0 else []) + (
+            [(add, self.mean)] if self.mean != 0.0 else []
+        )
         if self.cpu:
             self.records = self.zig.records
             self.layer = np.empty(size, np.int64)
@@ -441,16 +467,14 @@ class _Normal(_Transform):
         k = self.bits.odd(z, self.k[:n])
         c, layer = self.c[:n], self.layer[:n]
         if self.cpu:
-            np.bitwise_and(z, 255, out=layer)
+            np.bitwise_and(z, LAYERS - 1, out=layer)
             looked_up = np.take(self.records, layer, out=self.looked_up[:n], mode="wrap")
             np.copyto(c, k, casting="unsafe")
             np.multiply(c, looked_up["width"], out=c)  # x = k 2^-53 x_i
-            np.abs(k, out=self.magnitude[:n])
-            rejected = np.flatnonzero(
-                np.greater_equal(self.magnitude[:n], looked_up["k_max"], out=self.reject[:n])
-            )
+            magnitude = np.abs(k, out=self.magnitude[:n])
+            rejected = np.greater_equal(magnitude, looked_up["k_max"], out=self.reject[:n]).nonzero()[0]
         else:
-            torch.bitwise_and(z, 255, out=layer)
+            torch.bitwise_and(z, LAYERS - 1, out=layer)
             width = torch.index_select(self.zig.width, 0, layer, out=self.width[:n])
             k_max = torch.index_select(self.zig.k_max, 0, layer, out=self.k_max[:n])
             c.copy_(k).mul_(width)
@@ -458,37 +482,21 @@ class _Normal(_Transform):
         if len(rejected):
             if self.count + len(rejected) > self.batch:
                 self.finish()
-            self.pending.append((rejected + first, layer[rejected], k[rejected], c[rejected]))
+            self.pending.append(rejected + first)
             self.count += len(rejected)
-        self._affine(c)
-        self.writer.range(first, c)
-
-    def _affine(self, z):
-        if self.cpu:
-            if self.std != 1.0:
-                np.multiply(z, self.std, out=z)
-            if self.mean != 0.0:
-                np.add(z, self.mean, out=z)
-        else:
-            if self.std != 1.0:
-                z.mul_(self.std)
-            if self.mean != 0.0:
-                z.add_(self.mean)
-        return z
+        self.steps(c, first, self.affine)
 
     def finish(self) -> None:
         if not self.pending:
             return
-        join = np.concatenate if self.cpu else torch.cat
-        positions, layers, ks, xs = (join(parts) for parts in zip(*self.pending, strict=True))
+        positions = np.concatenate(self.pending) if self.cpu else torch.cat(self.pending)
         self.pending, self.count = [], 0
-        indices = global_indices(
-            self.layout, torch.as_tensor(positions), torch.device("cpu") if self.cpu else xs.device
-        )
-        if self.cpu:
-            indices = indices.numpy()
-        z = _finish_ziggurat(self.zig, self.keys, indices, layers, ks, xs)
-        self.writer.at(positions, self._affine(z))
+        device = torch.device("cpu") if self.cpu else positions.device
+        indices = global_indices(self.layout, torch.as_tensor(positions), device)
+        z = _finish_ziggurat(self.zig, self.keys, indices.numpy() if self.cpu else indices)
+        for function, constant in self.affine:
+            function(z, constant, out=z)
+        self.writer.at(positions, z)
 
 
 def _on_numpy(device: torch.device) -> bool:
@@ -503,64 +511,68 @@ def _float64(k):
     return k.astype(np.float64) if isinstance(k, np.ndarray) else k.to(torch.float64)
 
 
-def _draws(word):
-    """A word's layer (low 8 bits), `k` (top 54 bits, odd, signed) and `u = |k| 2^-53` in `(0, 1)`."""
-    layer = word & 255
+def _uniform(word):
+    """`u = |k| 2^-53` in `(0, 1)` from a word's `k` (its top 54 bits, odd, signed)."""
+    return _float64(abs((word >> 10) | 1)) * 2.0**-53
+
+
+def _layer_draw(zig: Ziggurat, word):
+    """A word's layer (low 10 bits), `k`, the point `x = k 2^-53 x_layer` and the fast test."""
+    layer = word & (LAYERS - 1)
     k = (word >> 10) | 1
-    return layer, k, _float64(abs(k)) * 2.0**-53
+    return layer, k, _float64(k) * zig.width[layer], abs(k) < zig.k_max[layer]
 
 
-def _finish_ziggurat(zig: Ziggurat, keys: Callable[[int], Key], indices, layer, k, x):
-    """Standard normal values for draws that the fast test rejected (layer, `k`, `x` from key 0);
-    NumPy arrays on the CPU, tensors elsewhere.
+def _sign(k):
+    return _float64(k > 0) * 2.0 - 1.0
 
-    Round `j` reads the words of keys `2j` and `2j + 1` at each element's global index. A draw in
-    layer `i >= 1` takes the wedge test with `v` from the second word; a rejected one draws afresh
-    (layer and point from the first word of the next round). A draw in the base layer becomes a
-    tail draw with the sign of its `k`: each round, `u_1` and `u_2` from the two words, until
-    `2 b > a^2`.
+
+def _finish_ziggurat(zig: Ziggurat, keys: Callable[[int], Key], indices):
+    """Standard normal values at the global `indices`, whose first draw (key 0) the fast test
+    rejected; NumPy arrays on the CPU, tensors elsewhere.
+
+    Round `j` reads the words of keys `2j` and `2j + 1` at each index. A draw in layer `i >= 1`
+    takes the wedge test with `v` from the second word, and a rejected one draws afresh (layer and
+    point from the first word of the next round). A draw in the base layer becomes a tail draw with
+    the sign of its `k`: each round, `u_1` and `u_2` from the two words, until `2 b > a^2`.
     """
-    out = x + 0.0  # a new array or tensor of x's kind
-    sign = x * 0.0 + 1.0
-    todo = _nonzero(indices >= 0)  # rows of `out` still to find: all
-    tail = indices < 0  # none yet
+    layer, k, x, _ = _layer_draw(zig, words_at(keys(0), indices))
+    out = x
+    todo = _nonzero(indices >= 0)  # rows still to find: all, each with its layer draw
+    tail = indices < 0  # no row is a tail draw yet
+    sign = x * 0.0
+    second = words_at(keys(1), indices)
     round_ = 0
     while len(todo):
-        in_tail = tail[todo]
         done = todo < 0
-        first = words_at(keys(2 * round_), indices[todo]) if round_ else None
-        second = words_at(keys(2 * round_ + 1), indices[todo])
-        rows = _nonzero(in_tail)
-        if len(rows):  # tail draws: Marsaglia's method on this round's two uniforms
-            a = log(_draws(first[rows])[2]) * -ZIGGURAT_INV_R
-            b = -log(_draws(second[rows])[2])
-            accept = b + b > a * a
-            hit = rows[accept]
-            out[todo[hit]] = (ZIGGURAT_R + a[accept]) * sign[todo[hit]]
-            done[hit] = True
-        rows = _nonzero(~in_tail)
-        if len(rows):  # layer draws: afresh from the first word after round 0, then wedge or tail
-            at = todo[rows]
-            if round_:
-                layer_r, k_r, _ = _draws(first[rows])
-                x_r = _float64(k_r) * zig.width[layer_r]
-                fast = abs(k_r) < zig.k_max[layer_r]
-                out[at[fast]] = x_r[fast]
-                done[rows[fast]] = True
-                keep = _nonzero(~fast)
-                rows, at, layer_r, k_r, x_r = rows[keep], at[keep], layer_r[keep], k_r[keep], x_r[keep]
-            else:
-                layer_r, k_r, x_r = layer[at], k[at], x[at]
-            wedge = _nonzero(layer_r > 0)
-            xw, lw = x_r[wedge], layer_r[wedge]
-            y = zig.bottom[lw] + _draws(second[rows[wedge]])[2] * zig.height[lw]
-            under = _nonzero(y < exp((xw * xw) * -0.5))
-            out[at[wedge[under]]] = xw[under]
-            done[rows[wedge[under]]] = True
-            base = _nonzero(layer_r == 0)  # the base layer beyond r: a tail draw from the next round
-            tail[at[base]] = True
-            sign[at[base]] = _float64(k_r[base] > 0) * 2.0 - 1.0
-        todo = todo[~done]
+        if round_:  # this round's words
+            first = words_at(keys(2 * round_), indices[todo])
+            second = words_at(keys(2 * round_ + 1), indices[todo])
+            rows = _nonzero(tail)
+            if len(rows):  # tail draws: Marsaglia's method on the two uniforms
+                a = log(_uniform(first[rows])) * -ZIGGURAT_INV_R
+                b = -log(_uniform(second[rows]))
+                accept = _nonzero(b + b > a * a)
+                out[todo[rows[accept]]] = (ZIGGURAT_R + a[accept]) * sign[rows[accept]]
+                done[rows[accept]] = True
+            rows = _nonzero(~tail)  # the others draw afresh: the fast test first
+            layer, k, x, fast = _layer_draw(zig, first[rows])
+            out[todo[rows[fast]]] = x[fast]
+            done[rows[fast]] = True
+            pick = _nonzero(~fast)
+            rows, layer, k, x, second = rows[pick], layer[pick], k[pick], x[pick], second[rows[pick]]
+        else:
+            rows = todo
+        # The wedge test for layers above the base, with v from the second word.
+        y = zig.bottom[layer] + _uniform(second) * zig.height[layer]
+        under = (y < exp((x * x) * -0.5)) & (layer > 0)
+        out[todo[rows[under]]] = x[under]
+        done[rows[under]] = True
+        base = _nonzero(layer == 0)  # the base layer beyond r: a tail draw from the next round on
+        tail[rows[base]] = True
+        sign[rows[base]] = _sign(k[base])
+        keep = _nonzero(~done)
+        todo, tail, sign = todo[keep], tail[keep], sign[keep]
         round_ += 1
     return out
 
@@ -676,7 +688,7 @@ def counter_uniform_(
 
 def _uniform_floor(transform: _Uniform, a: float, b: float) -> float:
     """A lower bound of every nonzero magnitude the uniform computes (values and `h c`)."""
-    smallest_hc = abs(transform.scale * transform.times)  # |h c| >= h 2^-53
+    smallest_hc = abs(_times(1, transform.factors))  # |h c| >= h 2^-53
     if transform.mid == 0.0:
         return smallest_hc
     if a < 0.0 < b:  # m + h c can cancel
@@ -700,7 +712,7 @@ def counter_normal_(
 
     Element `i` is `mean + std z_i`, where `z_i` is drawn by the ziggurat method from the counter
     generator's words at index `i` (see the module description), with correctly rounded
-    operations only, so it has the same bits on every device and CPU kind. `|z_i| < 12.23`.
+    operations only, so it has the same bits on every device and CPU kind. `|z_i| < 12.62`.
 
     Args:
         tensor: A floating-point tensor, a parameter, or a `DTensor`. Not one whose elements
@@ -719,7 +731,7 @@ def counter_normal_(
     Raises:
         TypeError: not a floating-point tensor, `mean` or `std` not a real number, a bad seed or
             stream type, or no seed or stream.
-        ValueError: `mean` or `std` not finite, `std < 0`, `|mean| + 12.23 std` beyond the dtype's
+        ValueError: `mean` or `std` not finite, `std < 0`, `|mean| + 12.62 std` beyond the dtype's
             largest value, a bad seed or stream, a `meta` or self-overlapping tensor, a block that
             does not fit in `global_shape`, or subnormal values under
             `torch.set_flush_denormal(True)`.
@@ -754,7 +766,7 @@ def counter_normal_(
                 _check_subnormals(abs(mean), dtype, caller, f"mean={mean!r}")
             _Writer(found.local).fill(mean)
             return tensor
-        smallest_z = ziggurat().x[-2] * 2.0**-53  # |z| >= x_255 2^-53 (k = +-1)
+        smallest_z = ziggurat().x[-2] * 2.0**-53  # |z| >= x_1023 2^-53 (k = +-1)
         floor = std * smallest_z
         if mean != 0.0:
             floor = min(floor, _smallest_sum(mean, floor))
@@ -835,7 +847,7 @@ def counter_mixture_(
             found.local.zero_()
             return tensor
         transform = _Mixture(a, b, p)
-        smallest_x = abs(transform.scale * transform.times)  # |x| >= h 2^-53 (at the scale used)
+        smallest_x = abs(_times(1, transform.factors))  # |x| >= h 2^-53 (at the scale used)
         if a > 0.0:
             floor = min(smallest_x, a / transform.unscale)
         elif transform.gap == 0.0:

@@ -1,9 +1,9 @@
 r"""Keys and counter bits: 64 random bits for every element of a global tensor, from its index.
 
-This module is the bit generator of [paraminit.counter][]: it turns a seed, a distribution's name
+This module is the bit generator of `paraminit.counter`: it turns a seed, a distribution's name
 and a stream name into a key, and a key and an element's **global** index into 64 random bits. It
-knows nothing of floats or distributions (those are [paraminit.exact_math][] and
-[paraminit.counter][], which build on it).
+knows nothing of floats or distributions (those are `paraminit.exact_math` and
+`paraminit.counter`, which build on it).
 
 The generator
 -------------
@@ -52,13 +52,13 @@ MIX2 = 0x94D049BB133111EB
 MAX_ELEMENTS = (1 << 63) - 1
 """The most elements a global tensor may have: indices `0 ... 2^63 - 2` all fit in an `int64`."""
 
-CHUNK_CPU = (1 << 15) - 1
-"""Elements per step on the CPU: below torch's parallel grain (32768), so that the few torch
-operations of a step (gathers, the writes) run on the calling thread, from cache.
-
-Larger chunks let torch split every operation across its threads, and on a machine whose cores
-are busy with other work each of those splits waits for a descheduled thread: ten times slower or
-worse. The chunk size never changes a value, only the speed."""
+CHUNK_CPU = 1 << 16
+"""Elements per step on the CPU: NumPy's operations run on the calling thread, and a step's
+buffers stay within a core's cache. The chunk size never changes a value, only the speed."""
+TORCH_PIECE_CPU = (1 << 15) - 1
+"""The most elements a torch operation gets on the CPU: below torch's parallel grain (32768), so
+that it runs on the calling thread. Split across torch's threads, on a machine whose cores are
+busy with other work, every operation waits for a descheduled thread: ten times slower or worse."""
 CHUNK_CUDA = 1 << 22
 """Elements per step on other devices: large, so that kernel launches are amortized (the int64
 buffers take 32 MiB each)."""
@@ -266,7 +266,7 @@ def bits_engine(key: Key, size: int, device: torch.device, numpy: bool) -> Numpy
     indices (a new array or tensor); both read as int64. `odd(z, out)` is `k`: the top 54 bits of
     each word read as a signed integer, with the lowest one forced to 1, so `|k| < 2^53` and
     `k 2^-53` is exact: 2^53 equally likely values, symmetric about 0, strictly inside `(-1, 1)`.
-    The low 8 bits of a word are left for other uses (the normal takes its layer from them).
+    The low 10 bits of a word are left for other uses (the normal takes its layer from them).
     """
     return NumpyBits(key, size) if numpy else TorchBits(key, size, device)
 

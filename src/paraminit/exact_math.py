@@ -191,25 +191,25 @@ def round_half(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 # The normal's ziggurat
 
-LAYERS = 256
-ZIGGURAT_R = float.fromhex("0x1.d3bb48209ad33p+1")
-"""3.6541528853610088: where the tail starts, for 256 layers of equal area."""
-ZIGGURAT_V = float.fromhex("0x1.43016a5a43732p-8")
-"""0.0049286732339746553: the area of each layer, `r f(r) + sqrt(pi/2) erfc(r / sqrt 2)`.
+LAYERS = 1024
+ZIGGURAT_R = float.fromhex("0x1.027c84109fad5p+2")
+"""4.038849846109504: where the tail starts, for 1024 layers of equal area."""
+ZIGGURAT_V = float.fromhex("0x1.417941005fc17p-10")
+"""0.001226324646353088: the area of each layer, `r f(r) + sqrt(pi/2) erfc(r / sqrt 2)`.
 
 Both constants were computed with mpmath at 60 digits, `r` as the root that closes the ziggurat
 (the last layer's top at `f = 1`), and are checked by a test."""
-ZIGGURAT_INV_R = float.fromhex("0x1.183aa6c20e8c1p-2")
+ZIGGURAT_INV_R = float.fromhex("0x1.fb1336ad53b70p-3")
 """`1 / r`, rounded: the tail multiplies by it rather than divide."""
 
 
 @dataclass(frozen=True)
 class Ziggurat:
-    """Marsaglia and Tsang's ziggurat for `|z|` of the standard normal, in 256 layers.
+    """Marsaglia and Tsang's ziggurat for `|z|` of the standard normal, in 1024 layers.
 
     With `f(x) = exp(-x^2 / 2)`: `x[1] = r`, `f[i + 1] = v / x[i] + f[i]` and
     `x[i + 1] = sqrt(-2 log f[i + 1])`, so that each layer `i >= 1`, of width `x[i]` between the
-    heights `f[i]` and `f[i + 1]`, has area `v`; `x[256] = 0`, `f[256] = 1` close the top; the base
+    heights `f[i]` and `f[i + 1]`, has area `v`; `x[1024] = 0`, `f[1024] = 1` close the top; the base
     layer 0 is the rectangle of width `r` under `f(r)` plus the tail beyond `r`, whose area is `v`
     too, drawn as a rectangle of width `x[0] = v / f(r)`. A point drawn in layer `i` at `u x[i]`
     is under the curve for sure when `|u| x[i] < x[i + 1]`, which the integer threshold `k_max[i]`
@@ -220,9 +220,9 @@ class Ziggurat:
     """
 
     x: tuple[float, ...]
-    """The layers' widths, `x[0] ... x[256]`."""
+    """The layers' widths, `x[0] ... x[1024]`."""
     f: tuple[float, ...]
-    """`f(x[i])`, `f[0] = 0` (unused) ... `f[256] = 1`."""
+    """`f(x[i])`, `f[0] = 0` (unused) ... `f[1024] = 1`."""
     width: np.ndarray | torch.Tensor
     """`x[i] 2^-53`, so that `k width[i]` is `u x[i]` for the source `u = k 2^-53`."""
     k_max: np.ndarray | torch.Tensor
@@ -232,7 +232,7 @@ class Ziggurat:
     height: np.ndarray | torch.Tensor
     """`f[i + 1] - f[i]`, the height of each layer."""
     closure: float
-    """`v / x[255] + f[255] - 1`: how far the recurrence's last step is from the top, `f = 1`."""
+    """`v / x[1023] + f[1023] - 1`: how far the recurrence's last step is from the top, `f = 1`."""
 
     @property
     def records(self) -> np.ndarray:
