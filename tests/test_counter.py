@@ -368,9 +368,10 @@ DIGESTS = probe("counter-digests", DIGEST_SCRIPT)
 
 
 def test_every_public_seeded_sampler_gives_the_same_bits_under_every_cpu_capability(plain_cpu):
-    """On the plain code path (ATEN_CPU_CAPABILITY=default, no vector instructions) and here, with
-    the machine's best: the same digests for every public sampler that takes a seed, in every
-    dtype; and other digests for PyTorch's own `normal_` and `uniform_`."""
+    """On the plain code paths (ATEN_CPU_CAPABILITY=default, and NumPy without its dispatched
+    instructions) and here, with the machine's best: the same digests for every public sampler
+    that takes a seed, in every dtype; and other digests for PyTorch's own `normal_` and
+    `uniform_`."""
     here = io.StringIO()
     with contextlib.redirect_stdout(here):
         exec(DIGEST_SCRIPT, {"__name__": "__digests__"})
@@ -379,6 +380,7 @@ def test_every_public_seeded_sampler_gives_the_same_bits_under_every_cpu_capabil
         pytest.skip("this CPU has no vector capability beyond the default: nothing to compare")
     default = json.loads(plain_cpu[DIGESTS])
     assert default["capability"] == plain_cpu["capability"] == "DEFAULT"
+    assert plain_cpu["numpy_features"] == []  # NumPy on its baseline too
     names = {key.split(":")[0] for key in best["seeded"]}
     assert {"counter_uniform_", "counter_normal_", "counter_mixture_"} <= names
     different = sorted(k for k in best["seeded"] if best["seeded"][k] != default["seeded"][k])
