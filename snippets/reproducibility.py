@@ -53,7 +53,9 @@ devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 for device in devices:
     torch.manual_seed(0)
     drawn = torch.rand(4, device=device)
-    counted = counter_uniform_(torch.empty(4, device=device), seed=0, stream="w")
+    counted = counter_uniform_(
+        torch.empty(4, device=device), seed=0, stream="w"
+    )
     for name, values in (("torch.rand", drawn), ("counter", counted)):
         print(f"{device:<4} {name:<11}", *(f"{v:.6f}" for v in values))
 #> cpu  torch.rand  0.496257 0.768222 0.088477 0.132030

@@ -378,3 +378,20 @@ def test_a_compiled_call_gives_the_eager_bits():
     eager = counter_normal_(torch.empty(6, 5), 0.1, 2.0, seed=1, stream="w")
     compiled = torch.compile(lambda t: counter_normal_(t, 0.1, 2.0, seed=1, stream="w"))
     assert torch.equal(compiled(torch.empty(6, 5)), eager)
+
+
+def test_while_torch_compile_traces_a_sampler_it_is_run_outside_the_graph(monkeypatch):
+    """What dynamo sees (coverage cannot follow it there): the sampler hands itself to
+    torch.compiler.disable, which runs it eagerly."""
+    disabled = []
+
+    def disable(function):
+        disabled.append(function.__name__)
+        return function
+
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(torch.compiler, "disable", disable)
+    w = counter_uniform_(torch.empty(5), seed=1, stream="w")
+    monkeypatch.undo()
+    assert disabled == ["counter_uniform_"]
+    assert torch.equal(w, counter_uniform_(torch.empty(5), seed=1, stream="w"))
