@@ -24,6 +24,7 @@ from plain_cpu import probe
 from scipy import special
 
 import paraminit.counter as counter
+import paraminit.counter_fill as counter_fill
 from paraminit import LazyParameterError, counter_mixture_, counter_normal_, counter_uniform_, exact_math
 from paraminit import counter_bits as bits
 
@@ -275,8 +276,8 @@ def test_non_contiguous_tensors_are_filled_by_logical_index(device):
 
 def test_chunk_size_does_not_change_a_value(monkeypatch):
     whole = counter_normal_(torch.empty(5000), seed=1, stream="w")
-    monkeypatch.setattr(counter, "CHUNK_CPU", 333)
-    monkeypatch.setattr(counter, "CHUNK_CUDA", 333)
+    monkeypatch.setattr(counter_fill, "CHUNK_CPU", 333)
+    monkeypatch.setattr(counter_fill, "CHUNK_CUDA", 333)
     assert torch.equal(counter_normal_(torch.empty(5000), seed=1, stream="w"), whole)
     assert torch.equal(counter_normal_(torch.empty(50, 100).t(), seed=1, stream="w"), whole.view(100, 50))
 
@@ -460,10 +461,10 @@ def test_normal_tails_batched_over_chunks_give_the_same_values(monkeypatch, devi
     batches per fill, the values must not change (contiguous and strided)."""
     whole = counter_normal_(torch.empty(40, 50, device=device), seed=8, stream="w")
     strided = counter_normal_(torch.empty(50, 40, device=device).t(), seed=8, stream="w")
-    monkeypatch.setattr(counter, "CHUNK_CPU", 97)
-    monkeypatch.setattr(counter, "CHUNK_CUDA", 97)
-    monkeypatch.setattr(counter, "TAIL_BATCH_CPU", 3)
-    monkeypatch.setattr(counter, "TAIL_BATCH_CUDA", 3)
+    monkeypatch.setattr(counter_fill, "CHUNK_CPU", 97)
+    monkeypatch.setattr(counter_fill, "CHUNK_CUDA", 97)
+    monkeypatch.setattr(counter_fill, "TAIL_BATCH_CPU", 3)
+    monkeypatch.setattr(counter_fill, "TAIL_BATCH_CUDA", 3)
     assert torch.equal(counter_normal_(torch.empty(40, 50, device=device), seed=8, stream="w"), whole)
     assert torch.equal(counter_normal_(torch.empty(50, 40, device=device).t(), seed=8, stream="w"), strided)
     assert torch.equal(strided, whole)
@@ -500,8 +501,8 @@ def test_the_torch_engine_gives_the_numpy_engines_bits(distribution, dtype, monk
         return [whole, strided, block]
 
     on_numpy = fills()
-    monkeypatch.setattr(counter, "NUMPY_ON_CPU", False)
-    monkeypatch.setattr(counter, "TAIL_BATCH_CPU", 50)  # several batches of the normal's rare draws
+    monkeypatch.setattr(counter_fill, "NUMPY_ON_CPU", False)
+    monkeypatch.setattr(counter_fill, "TAIL_BATCH_CPU", 50)  # several batches of the normal's rare draws
     on_torch = fills()
     for a, b in zip(on_numpy, on_torch, strict=True):
         assert torch.equal(
