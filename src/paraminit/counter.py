@@ -362,8 +362,9 @@ def counter_normal_(
     largest = abs(mean) + NORMAL_BOUND * std
     if _rounds_to_infinity(largest, dtype) or not math.isfinite(largest):
         info = torch.finfo(dtype)
+        reach = f"up to {largest:g}" if math.isfinite(largest) else "past the float64 range"
         raise ValueError(
-            f"{caller}() mean={mean!r}, std={std!r} give values up to {largest:g} in magnitude "
+            f"{caller}() mean={mean!r}, std={std!r} give values {reach} in magnitude "
             f"(|mean| + {NORMAL_BOUND} std), beyond the largest {dtype_name(dtype)} value "
             f"{info.max:g}: some weights could be infinite. Use a smaller mean or std, or a wider dtype"
         )
