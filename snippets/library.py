@@ -156,16 +156,20 @@ print(f"variance {w.double().var():.4f}, "
 # --8<-- [end:general_mixture]
 
 
-# --8<-- [start:parallel]
+# --8<-- [start:seeded]
 import torch
-from paraminit import mixture_parallel_
+from paraminit import counter_mixture_
 
-w = torch.empty(4096, 4096)
-one = mixture_parallel_(w.clone(), seed=0, workers=1)
-four = mixture_parallel_(w.clone(), seed=0, workers=4)
-print(torch.equal(one, four))  # chunks and seeds do not depend on threads
+w = counter_mixture_(torch.empty(4096, 4096), seed=0, stream="w")
+rows = torch.empty(16, 4096)  # rows 100 to 115 of the same fill, on their own
+counter_mixture_(
+    rows, seed=0, stream="w", global_shape=(4096, 4096), global_offset=(100, 0)
+)
+print(torch.equal(rows, w[100:116]))
 #> True
-# --8<-- [end:parallel]
+print(f"zeros {(w == 0).double().mean():.4f}")
+#> zeros 0.5002
+# --8<-- [end:seeded]
 
 
 # --8<-- [start:tied_weights]

@@ -11,7 +11,9 @@ float64 results must agree to the last bit; `struct` rounds them to float32 and 
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
+from fractions import Fraction
 
 MASK = (1 << 64) - 1
 
@@ -53,7 +55,7 @@ def source(state: int, gamma: int, index: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# log, sqrt and AS 241, in the same operations as paraminit.counter
+# log, sqrt and exp, in the same operations as paraminit.exact_math
 
 LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
 LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
@@ -68,6 +70,14 @@ LG = [
         "0x1.39a09d078c69fp-3",
         "0x1.2f112df3e5244p-3",
     )
+]
+INV_LN2 = 1.44269504088896338700e00
+P = [
+    1.66666666666666019037e-01,
+    -2.77777777770155933842e-03,
+    6.61375632143793436117e-05,
+    -1.65339022054652515390e-06,
+    4.13813679705723846039e-08,
 ]
 
 
@@ -105,93 +115,77 @@ def sqrt(x: float) -> float:
     return y
 
 
-CENTRAL = (
-    (
-        3.3871328727963666080e0,
-        1.3314166789178437745e2,
-        1.9715909503065514427e3,
-        1.3731693765509461125e4,
-        4.5921953931549871457e4,
-        6.7265770927008700853e4,
-        3.3430575583588128105e4,
-        2.5090809287301226727e3,
-    ),
-    (
-        1.0,
-        4.2313330701600911252e1,
-        6.8718700749205790830e2,
-        5.3941960214247511077e3,
-        2.1213794301586595867e4,
-        3.9307895800092710610e4,
-        2.8729085735721942674e4,
-        5.2264952788528545610e3,
-    ),
-)
-INTERMEDIATE = (
-    (
-        1.42343711074968357734e0,
-        4.63033784615654529590e0,
-        5.76949722146069140550e0,
-        3.64784832476320460504e0,
-        1.27045825245236838258e0,
-        2.41780725177450611770e-1,
-        2.27238449892691845833e-2,
-        7.74545014278341407640e-4,
-    ),
-    (
-        1.0,
-        2.05319162663775882187e0,
-        1.67638483018380384940e0,
-        6.89767334985100004550e-1,
-        1.48103976427480074590e-1,
-        1.51986665636164571966e-2,
-        5.47593808499534494600e-4,
-        1.05075007164441684324e-9,
-    ),
-)
-FAR = (
-    (
-        6.65790464350110377720e0,
-        5.46378491116411436990e0,
-        1.78482653991729133580e0,
-        2.96560571828504891230e-1,
-        2.65321895265761230930e-2,
-        1.24266094738807843860e-3,
-        2.71155556874348757815e-5,
-        2.01033439929228813265e-7,
-    ),
-    (
-        1.0,
-        5.99832206555887937690e-1,
-        1.36929880922735805310e-1,
-        1.48753612908506148525e-2,
-        7.86869131145613259100e-4,
-        1.84631831751005468180e-5,
-        1.42151175831644588870e-7,
-        2.04426310338993978564e-15,
-    ),
-)
+def exp(x: float) -> float:
+    """fdlibm's e_exp.c for x in [-708, 708], with k = round(x / ln 2) (ties to even)."""
+    k = round(x * INV_LN2)  # Python's round: to nearest, ties to even
+    hi = x - k * LN2_HI
+    lo = k * LN2_LO
+    r = hi - lo
+    t = r * r
+    c = r - t * (P[0] + t * (P[1] + t * (P[2] + t * (P[3] + t * P[4]))))
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    return bits_float(float_bits(y) + (k << 52))
 
 
-def horner(x: float, coefficients) -> float:
-    out = x * coefficients[-1] + coefficients[-2]
-    for c in reversed(coefficients[:-2]):
-        out = out * x + c
-    return out
+# ------------------------------------------------------------------------------------------------
+# The ziggurat: tables from the recurrence, then the per-element algorithm
+
+LAYERS = 1024
+R = float.fromhex("0x1.027c84109fad5p+2")
+V = float.fromhex("0x1.417941005fc17p-10")
+INV_R = 1.0 / R
 
 
-def rational(x: float, pair) -> float:
-    return horner(x, pair[0]) / horner(x, pair[1])
+def ziggurat_tables() -> tuple[list[float], list[float]]:
+    """x[0..1024] and f[0..1024], as Marsaglia and Tsang define them for 1024 layers of area V."""
+    x, f = [0.0] * (LAYERS + 1), [0.0] * (LAYERS + 1)
+    x[1], f[1] = R, exp(-(R * R) * 0.5)
+    x[0] = V / f[1]
+    for i in range(1, LAYERS - 1):
+        f[i + 1] = V / x[i] + f[i]
+        x[i + 1] = sqrt(-2.0 * log(f[i + 1]))
+    x[LAYERS], f[LAYERS] = 0.0, 1.0
+    return x, f
 
 
-def standard_normal(c: float) -> float:
-    q = c * 0.5
-    r = 0.180625 - q * q
-    if r >= 0.0:  # |q| <= 0.425, as rounded
-        return rational(r, CENTRAL) * q
-    s = sqrt(-log(-abs(q) + 0.5))
-    z = rational(s - 1.6, INTERMEDIATE) if s <= 5.0 else rational(s - 5.0, FAR)
-    return z if q > 0 else -z
+X, F = ziggurat_tables()
+K_MAX = [int(Fraction(X[i + 1]) * 2**53 / Fraction(X[i])) for i in range(LAYERS)]
+
+
+def odd(word: int) -> int:
+    """k: the top 54 bits of the (unsigned) word as a signed number, made odd."""
+    signed = word - (1 << 64) if word >> 63 else word
+    return (signed >> 10) | 1  # Python's >> on a negative int is floor division: arithmetic
+
+
+def word(seed: int, stream: str, j: int, index: int) -> int:
+    state, gamma = key(seed, "normal" if j == 0 else f"normal#{j}", stream)
+    return bits(state, gamma, index)
+
+
+def standard_normal(seed: int, stream: str, index: int) -> float:
+    """The ziggurat, draw by draw: round j reads the words of keys 2j and 2j + 1 at the index."""
+    j = 0
+    tail_sign = None
+    while True:
+        first, second = word(seed, stream, 2 * j, index), word(seed, stream, 2 * j + 1, index)
+        if tail_sign is not None:  # Marsaglia's tail: r + a, a = -log(u1) / r, if 2b > a^2
+            a = log(abs(odd(first)) * 2.0**-53) * -INV_R
+            b = -log(abs(odd(second)) * 2.0**-53)
+            if b + b > a * a:
+                return (R + a) * tail_sign
+        else:
+            layer, k = first & (LAYERS - 1), odd(first)
+            x = k * (X[layer] * 2.0**-53)
+            if abs(k) < K_MAX[layer]:
+                return x
+            if layer == 0:
+                tail_sign = 1.0 if k > 0 else -1.0
+            else:
+                v = abs(odd(second)) * 2.0**-53
+                if F[layer] + v * (F[layer + 1] - F[layer]) < exp((x * x) * -0.5):
+                    return x
+        j += 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -199,56 +193,78 @@ def standard_normal(c: float) -> float:
 
 
 def uniform(c: float, a: float, b: float) -> float:
+    if a == b:
+        return a
     mid, half = (a + b) / 2.0, (b - a) / 2.0
+    if mid in (math.inf, -math.inf):
+        mid = a / 2.0 + b / 2.0
+    if half == math.inf:
+        half = b / 2.0 - a / 2.0
     x = c * half
-    return x + mid if mid != 0.0 else x
+    x = x + mid if mid != 0.0 else x
+    return min(max(x, a), b)
 
 
-def normal(c: float, mean: float, std: float) -> float:
-    z = standard_normal(c) * std
+def normal(z: float, mean: float, std: float) -> float:
+    if std == 0.0:
+        return mean
+    z = z * std
     return z + mean if mean != 0.0 else z
 
 
 def mixture(c: float, a: float, b: float, p: float) -> float:
     if p == 1.0:
         return 0.0
+    scale = 1.0
     half = (b - a) / (1.0 - p)
+    while half == math.inf:
+        a, b, scale = a * 0.5, b * 0.5, scale * 2.0
+        half = (b - a) / (1.0 - p)
     gap = p * half
     shift = a - gap
     x = c * half
     if -gap <= x <= gap:
         return 0.0
-    if shift != 0.0:
-        x = x + (1.0 if x > 0 else -1.0) * shift
-    return x
+    y = min(max(abs(x) + shift, a), b)
+    return math.copysign(y, x) * scale
 
 
 def round_to(x: float, dtype: str) -> int:
-    """The bits of `x` rounded to `dtype` ('float64', 'float32', 'float16', 'bfloat16'), as an int."""
+    """The bits of `x` rounded once to `dtype` ('float64', 'float32', 'float16', 'bfloat16'), as an int."""
     if dtype == "float64":
         return struct.unpack("<q", struct.pack("<d", x))[0]
-    as32 = struct.unpack("<i", struct.pack("<f", x))[0]
     if dtype == "float32":
-        return as32
-    x32 = struct.unpack("<f", struct.pack("<f", x))[0]  # float64 -> float32 -> half, as the library
-    if dtype == "float16":
-        return struct.unpack("<h", struct.pack("<e", x32))[0]
-    u = as32 & 0xFFFFFFFF  # bfloat16: round the float32 bits to nearest even on the top 16
-    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+        return struct.unpack("<i", struct.pack("<f", x))[0]
+    if dtype == "float16":  # struct rounds a double to half once, to nearest even
+        return struct.unpack("<h", struct.pack("<e", x))[0]
+    return _bfloat16_bits(x)
+
+
+def _bfloat16_bits(x: float) -> int:
+    """bfloat16: 8 significant bits, float32's exponent range; nearest, ties to even, on exact
+    rationals; then the bits of that value as a float32, top half."""
+    if x == 0.0:
+        value = x
+    else:
+        exponent = math.frexp(abs(x))[1]  # |x| in [2^(exponent-1), 2^exponent)
+        step = Fraction(2) ** max(exponent - 8, -133)
+        scaled = Fraction(abs(x)) / step
+        whole = math.floor(scaled)
+        rest = scaled - whole
+        if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and whole % 2):
+            whole += 1
+        value = math.copysign(float(whole * step), x)
+    as32 = struct.unpack("<I", struct.pack("<f", value))[0]  # exact: value has 8 significant bits
+    u = as32 >> 16
     return u - (1 << 16) if u >= 1 << 15 else u
-
-
-SAMPLERS = {
-    "uniform": lambda c, args: uniform(c, *args),
-    "normal": lambda c, args: normal(c, *args),
-    "mixture": lambda c, args: mixture(c, *args),
-}
 
 
 def fill(
     distribution: str, args: tuple, seed: int, stream: str, indices, dtype: str = "float32"
 ) -> list[int]:
     """The bits of the values at the given global `indices`."""
+    if distribution == "normal":
+        return [round_to(normal(standard_normal(seed, stream, i), *args), dtype) for i in indices]
     state, gamma = key(seed, distribution, stream)
-    sampler = SAMPLERS[distribution]
-    return [round_to(sampler(source(state, gamma, i), args), dtype) for i in indices]
+    sampler = uniform if distribution == "uniform" else mixture
+    return [round_to(sampler(source(state, gamma, i), *args), dtype) for i in indices]

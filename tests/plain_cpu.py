@@ -1,8 +1,10 @@
 """One Python process on PyTorch's plain CPU code path, shared by every test that compares with it.
 
 PyTorch picks its CPU kernels (plain, AVX2, AVX-512) when it starts; `ATEN_CPU_CAPABILITY=default`
-forces the plain ones. A test that compares bits across CPU kinds needs a process started that
-way, and each such process pays a full `import torch`. So test modules register what they want
+forces the plain ones. NumPy picks its own (it computes the counter samplers on the CPU), and
+`NPY_DISABLE_CPU_FEATURES` turns off every one it could pick beyond its baseline. A test that
+compares bits across CPU kinds needs a process started that way, and each such process pays a
+full `import torch`. So test modules register what they want
 computed there (`probe(name, code)`, at import time), and the `plain_cpu` fixture of
 tests/conftest.py runs every registered probe in one process, once per test run. Each probe's
 code runs in fresh globals, with the project root as working directory; what it prints is its
@@ -32,7 +34,12 @@ for name, code in json.loads(sys.stdin.read()).items():
         exec(compile(code, f"<probe {name}>", "exec"), {"__name__": f"__probe_{name}__"})
     results[name] = printed.getvalue()
 import torch
+try:
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+except ImportError:  # NumPy 1
+    from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 results["capability"] = torch.backends.cpu.get_cpu_capability()
+results["numpy_features"] = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
 print(json.dumps(results))
 """
 
@@ -48,9 +55,20 @@ def probe(name: str, code: str) -> str:
 def run_probes() -> dict[str, str]:
     """Run every registered probe in one process under ATEN_CPU_CAPABILITY=default.
 
-    Returns each probe's printed output by name, and `capability`: what that process ran on.
+    Returns each probe's printed output by name, `capability`: what torch ran on in that process,
+    and `numpy_features`: NumPy's features beyond its baseline that it used there (none).
     """
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "PARAMINIT_DEVICE": "cpu"}
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__
+    except ImportError:  # NumPy 1
+        from numpy.core._multiarray_umath import __cpu_dispatch__
+
+    env = {
+        **os.environ,
+        "ATEN_CPU_CAPABILITY": "default",
+        "NPY_DISABLE_CPU_FEATURES": " ".join(__cpu_dispatch__),
+        "PARAMINIT_DEVICE": "cpu",
+    }
     run = subprocess.run(
         [sys.executable, "-c", _RUNNER],
         input=json.dumps(PROBES),

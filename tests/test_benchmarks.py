@@ -23,5 +23,6 @@ def test_quick_benchmark_runs_and_measures_real_work(tmp_path, monkeypatch, caps
     assert results["correctness_failures"] == []
     memory = results["memory"]["contenders"]
     assert memory["mixture_"]["fraction_of_weight"] < 0.1  # no full-size temporary
+    assert memory["counter_mixture_"]["extra_mib"] < 8.0  # buffers of one chunk, whatever the weight
     assert 0.9 <= memory["clone (sanity)"]["fraction_of_weight"] <= 1.1  # the method sees one
     assert memory["chapter"]["fraction_of_weight"] > 1.0  # the chapter's two lines allocate

@@ -23,6 +23,6 @@ def test_cuda_draws_other_numbers_than_the_cpu_but_the_counter_samplers_do_not(d
     torch.manual_seed(0)
     cpu, cuda = torch.rand(1000, device="cpu"), torch.rand(1000, device=device)
     assert not torch.equal(cpu, cuda.cpu())
-    same_cpu = counter_uniform_(torch.empty(1000, device="cpu"), seed=0)
-    same_cuda = counter_uniform_(torch.empty(1000, device=device), seed=0)
+    same_cpu = counter_uniform_(torch.empty(1000, device="cpu"), seed=0, stream="w")
+    same_cuda = counter_uniform_(torch.empty(1000, device=device), seed=0, stream="w")
     assert torch.equal(same_cpu, same_cuda.cpu())

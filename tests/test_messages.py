@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -17,9 +18,10 @@ from paraminit import (
     Rule,
     apply_counter_rules,
     apply_rules,
+    counter_mixture_,
     counter_normal_,
+    counter_uniform_,
     mixture_,
-    mixture_parallel_,
 )
 from paraminit import require_materialized as require
 
@@ -55,10 +57,10 @@ CASES = [
     ),
     (lambda: Rule(3), TypeError, "Rule init must be callable, got 3"),
     (
-        lambda: Rule(mixture_parallel_),
+        lambda: Rule(nn.init.constant_),
         TypeError,
-        "Rule init mixture_parallel_ cannot be called as init(tensor): missing a required argument: "
-        "'seed'. Bind its other arguments first: functools.partial(mixture_parallel_, name=value, ...)",
+        "Rule init constant_ cannot be called as init(tensor): missing a required argument: "
+        "'val'. Bind its other arguments first: functools.partial(constant_, name=value, ...)",
     ),
     (
         lambda: Rule(nn.init.zeros_, module=int),
@@ -156,48 +158,88 @@ CASES = [
         "no width in float16. Widen the bounds or use a wider dtype",
     ),
     (
-        lambda: mixture_parallel_(torch.empty(3, device="meta"), seed=0),
+        lambda: counter_uniform_(torch.empty(3, device="meta"), seed=0, stream="w"),
         ValueError,
-        "mixture_parallel_() cannot fill a tensor on the meta device: it has no data. Allocate it first "
-        "(e.g. module.to_empty(device=...)); mixture_, like torch.nn.init, leaves meta tensors as they are",
+        "counter_uniform_() got a tensor on the meta device: it has no storage, so there is nothing "
+        "to fill. Allocate it first (model.to_empty(device=...)), then initialize",
     ),
     (
-        lambda: mixture_parallel_(torch.empty(4, 6).t(), seed=0),
+        lambda: counter_uniform_(torch.empty(3).expand(2, 3), seed=0, stream="w"),
         ValueError,
-        "mixture_parallel_() needs a contiguous tensor to cut into chunks; got shape (6, 4) with strides "
-        "(1, 6) (call it on .contiguous())",
+        "counter_uniform_() got a tensor of shape (2, 3) with strides (0, 1), in which more than one "
+        "element refers to the same memory (an expand()ed or as_strided view): filling it would write "
+        "several values into one place. Fill a tensor that owns its memory (e.g. .clone() it first)",
     ),
     (
-        lambda: mixture_parallel_(torch.empty(4), seed=0, chunk_size=0),
-        ValueError,
-        "chunk_size must be an integer >= 1, got 0",
-    ),
-    (
-        lambda: mixture_parallel_(torch.empty(4), seed=0, workers=0),
-        ValueError,
-        "workers must be an integer >= 1, got 0",
-    ),
-    (
-        lambda: mixture_parallel_(torch.empty(4), seed=1.5),
+        lambda: counter_normal_(torch.empty(4), seed=1.5, stream="w"),
         TypeError,
-        "mixture_parallel_() seed must be an integer, got 1.5 (float)",
+        "counter_normal_() seed must be an int in [0, 2**64), got 1.5",
     ),
     (
-        lambda: mixture_parallel_(torch.empty(4), seed=2**64),
+        lambda: counter_normal_(torch.empty(4), seed=2**64, stream="w"),
         ValueError,
-        "mixture_parallel_() seed must be in [-2**63, 2**64), got 18446744073709551616 (the range that "
-        "torch.Generator.manual_seed accepts)",
+        "counter_normal_() seed must be in [0, 2**64), got 18446744073709551616",
     ),
     (
-        lambda: mixture_parallel_(torch.empty(3, dtype=H16), 5.0, 7e4, seed=0),
+        lambda: counter_normal_(torch.empty(4), seed=0),
+        TypeError,
+        "counter_normal_() stream is required: the same seed and stream give the same numbers, so "
+        "name what you fill (e.g. stream='layer1.weight', its parameter's name); "
+        "apply_counter_rules() names every parameter's stream itself",
+    ),
+    (
+        lambda: counter_normal_(torch.empty(4), stream="w"),
+        TypeError,
+        "counter_normal_() seed is required: pass seed=... (an int in [0, 2**64))",
+    ),
+    (
+        lambda: counter_normal_(torch.empty(4), seed=0, stream="\ud800"),
         ValueError,
-        "mixture_parallel_() outer=70000.0 is beyond the largest float16 value 65504: the weights would "
+        "counter_normal_() stream must be text that UTF-8 can encode (no lone surrogates), got "
+        "'\\ud800': surrogates not allowed at position 0",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(3, dtype=H16), -1e5, 1e5, seed=0, stream="w"),
+        ValueError,
+        "counter_uniform_() a=-100000.0 is beyond the largest float16 value 65504: the weights would "
+        "be infinite. Keep the bounds within [-65504, 65504] or use a wider dtype",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(3), np.bool_(True), 1.0, seed=0, stream="w"),
+        TypeError,
+        "counter_uniform_() a must be a real number, got np.True_ (bool)",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(3), 0.0, 10**400, seed=0, stream="w"),
+        ValueError,
+        "counter_uniform_() b must be finite, got an int of 1329 bits (beyond float64)",
+    ),
+    (
+        lambda: counter_uniform_(
+            torch.empty(1, 8), seed=0, stream="w", global_shape=(2**62, 8), global_offset=(0, 0)
+        ),
+        ValueError,
+        "counter_uniform_() global_shape (4611686018427387904, 8) has 2**65 elements; the counter "
+        "samplers number the elements of a tensor with int64 indices, so it may have at most "
+        "2**63 - 1 (a larger one would repeat the numbers of its first elements)",
+    ),
+    (
+        lambda: counter_normal_(torch.empty(3, dtype=H16), 0.0, 1e4, seed=0, stream="w"),
+        ValueError,
+        "counter_normal_() mean=0.0, std=10000.0 give values up to 126200 in magnitude (|mean| + "
+        "12.62 std), beyond the largest float16 value 65504: some weights could be infinite. Use a "
+        "smaller mean or std, or a wider dtype",
+    ),
+    (
+        lambda: counter_mixture_(torch.empty(3, dtype=H16), 5.0, 7e4, seed=0, stream="w"),
+        ValueError,
+        "counter_mixture_() outer=70000.0 is beyond the largest float16 value 65504: the weights would "
         "be infinite. Keep the bounds within [0, 65504] or use a wider dtype",
     ),
     (
-        lambda: mixture_parallel_(torch.zeros(3, dtype=torch.int32), seed=0),
+        lambda: counter_mixture_(torch.zeros(3, dtype=torch.int32), seed=0, stream="w"),
         TypeError,
-        "mixture_parallel_() fills floating-point tensors (float16, bfloat16, float32, float64); got "
+        "counter_mixture_() fills floating-point tensors (float16, bfloat16, float32, float64); got "
         "dtype int32",
     ),
     (

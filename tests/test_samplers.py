@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from paraminit import LazyParameterError, Mixture, mixture_, mixture_parallel_
+from paraminit import LazyParameterError, Mixture, mixture_
 
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
@@ -128,27 +127,6 @@ def test_an_unmaterialized_lazy_weight_is_an_error_not_a_no_op():
     layer = nn.LazyLinear(3)
     with pytest.raises(LazyParameterError, match="first forward pass"):
         mixture_(layer.weight)
-    with pytest.raises(LazyParameterError):
-        mixture_parallel_(layer.weight, seed=0)
-
-
-def test_parallel_result_depends_on_seed_and_chunk_size_only(device):
-    def draw(**kwargs) -> torch.Tensor:
-        return mixture_parallel_(torch.empty(10_000, device=device), **kwargs)
-
-    reference = draw(seed=1, chunk_size=1000, workers=1)
-    assert torch.equal(reference, draw(seed=1, chunk_size=1000, workers=3))
-    assert not torch.equal(reference, draw(seed=2, chunk_size=1000, workers=3))
-    assert in_support(reference, 5.0, 10.0).all()
-
-
-def test_parallel_rejects_bad_layouts_and_counts():
-    with pytest.raises(ValueError, match="contiguous"):
-        mixture_parallel_(torch.empty(4, 6).t(), seed=0)
-    with pytest.raises(ValueError, match="chunk_size"):
-        mixture_parallel_(torch.empty(4), seed=0, chunk_size=0)
-    with pytest.raises(ValueError, match="workers"):
-        mixture_parallel_(torch.empty(4), seed=0, workers=0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -223,8 +201,6 @@ def test_bounds_beyond_the_dtype_range_are_refused_naming_the_range(dtype, outer
     w = torch.full((100,), -1.0, dtype=dtype)
     with pytest.raises(ValueError, match=re.escape(message)):
         mixture_(w, 5.0, outer)
-    with pytest.raises(ValueError, match=re.escape(message)):
-        mixture_parallel_(w, 5.0, outer, seed=0)
     assert (w == -1).all()  # nothing written
 
 
@@ -244,45 +220,6 @@ def test_the_largest_finite_half_value_is_a_valid_bound():
 def test_bounds_that_collapse_or_vanish_in_the_dtype_are_refused(dtype, inner, outer, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         mixture_(torch.empty(10, dtype=dtype), inner, outer)
-
-
-# ------------------------------------------------------------------------------------------------
-# mixture_parallel_: errors that name the real problem
-
-
-@pytest.mark.parametrize(
-    ("seed", "message"),
-    [
-        (1.5, "seed must be an integer, got 1.5 (float)"),
-        ("7", "seed must be an integer, got '7' (str)"),
-        (True, "seed must be an integer, got True (bool)"),
-        (None, "seed must be an integer, got None (NoneType)"),
-    ],
-)
-def test_parallel_rejects_a_seed_that_is_not_an_integer(seed, message):
-    with pytest.raises(TypeError, match=re.escape(message)):
-        mixture_parallel_(torch.empty(4), seed=seed)
-
-
-@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1])
-def test_parallel_rejects_a_seed_out_of_the_generator_range(seed):
-    with pytest.raises(ValueError, match=rf"seed must be in \[-2\*\*63, 2\*\*64\), got {seed}"):
-        mixture_parallel_(torch.empty(4), seed=seed)
-
-
-def test_parallel_accepts_numpy_integers_and_the_range_ends():
-    import numpy as np
-
-    for seed in (np.int64(3), -(2**63), 2**64 - 1):
-        mixture_parallel_(torch.empty(4), seed=seed)
-    assert torch.equal(
-        mixture_parallel_(torch.empty(8), seed=np.int64(3)), mixture_parallel_(torch.empty(8), seed=3)
-    )
-
-
-def test_parallel_on_a_meta_tensor_says_it_has_no_data():
-    with pytest.raises(ValueError, match=r"mixture_parallel_\(\) cannot fill a tensor on the meta device"):
-        mixture_parallel_(torch.empty(4, device="meta"), seed=0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -363,7 +300,6 @@ _AVX = {
     "mixture_:bfloat16": "cc1aa7d654485c16",
     "mixture_:float32": "4be89fc239efe951",
     "mixture_:float64": "0dbd36d70abb28de",
-    "mixture_parallel_:float32": "c79869dd4f79159d",
     "mixture_(p_zero=0.99):float32": "aa45785408201318",
     "mixture_(p_zero=0.99):float16": "70cf0c690e984869",
 }
@@ -378,7 +314,6 @@ GOLDEN = {
         "mixture_:bfloat16": "cc1aa7d654485c16",
         "mixture_:float32": "28fbec323fca0278",
         "mixture_:float64": "fa040877990728bd",
-        "mixture_parallel_:float32": "c970150c6a2f12d7",
         "mixture_(p_zero=0.99):float32": "c22706c1af6855ca",
         "mixture_(p_zero=0.99):float16": "70cf0c690e984869",
     },
@@ -399,8 +334,6 @@ def seeded_outputs() -> dict[str, str]:
             torch.empty(150_001, dtype=dtype, device="cpu"), generator=torch.Generator().manual_seed(2024)
         )
         out[f"mixture_:{str(dtype).removeprefix('torch.')}"] = digest(w)
-    w = mixture_parallel_(torch.empty((1 << 20) + 12_345, device="cpu"), seed=2024)
-    out["mixture_parallel_:float32"] = digest(w)
     for dtype in (torch.float32, torch.float16):
         w = torch.empty(150_001, dtype=dtype, device="cpu")
         mixture_(w, 5.0, 10.0, 0.99, generator=torch.Generator().manual_seed(2024))
@@ -494,12 +427,12 @@ def test_samplers_fill_cpu_tensors_whatever_the_default_device(args, layout, dty
     w = w if layout == "contiguous" else w.t()
     with torch.device("meta"):
         mixture_(w, *args, generator=torch.Generator("cpu").manual_seed(0))
-        parallel = mixture_parallel_(torch.empty(3000, device="cpu"), *args, seed=0, chunk_size=1000)
         dist = Mixture(*args)
         closed = [dist.cdf([0.0, 2.0]), dist.pdf([0.0, 2.0]), dist.ppf([0.0, 0.5])]
-    for drawn in (w, parallel):  # in the support, with zeros and both signs: a buffer on another
-        assert in_support(drawn, args[0], args[1]).all()  # device can leave the values half-done
-        assert (drawn == 0).any() and (drawn > 0).any() and (drawn < 0).any()
+    # In the support, with zeros and both signs: a buffer on another device can leave the values
+    # half-done.
+    assert in_support(w, args[0], args[1]).all()
+    assert (w == 0).any() and (w > 0).any() and (w < 0).any()
     assert all(values.device.type == "cpu" for values in closed)  # real values, not meta ones
     assert closed[0].tolist() == [dist.cdf(0.0).item(), dist.cdf(2.0).item()]
 
@@ -528,32 +461,6 @@ def test_closed_forms_return_arrays_for_arrays_and_float64_tensors_otherwise():
             value = method(x)
             assert isinstance(value, torch.Tensor) and value.dtype == torch.float64, (method, x)
     assert float(dist.cdf(0.0)) == 0.75 and dist.cdf(0.0).shape == ()
-
-
-def test_parallel_accepts_chunks_of_one_and_rejects_booleans_and_fractions():
-    w = mixture_parallel_(torch.empty(5), seed=0, chunk_size=1, workers=2)
-    assert in_support(w, 5.0, 10.0).all()
-    for kwargs in ({"chunk_size": True}, {"chunk_size": 2.5}, {"workers": True}, {"workers": 1.5}):
-        with pytest.raises(ValueError, match="must be an integer >= 1"):
-            mixture_parallel_(torch.empty(5), seed=0, **kwargs)
-
-
-def test_parallel_uses_a_pool_of_workers_threads_only_when_there_is_parallel_work(monkeypatch):
-    import paraminit.samplers
-
-    pools = []
-
-    class RecordingPool(ThreadPoolExecutor):
-        def __init__(self, max_workers: int | None = None) -> None:
-            pools.append(max_workers)
-            super().__init__(max_workers)
-
-    monkeypatch.setattr(paraminit.samplers, "ThreadPoolExecutor", RecordingPool)
-    mixture_parallel_(torch.empty(100), seed=0, chunk_size=10, workers=1)  # the calling thread only
-    mixture_parallel_(torch.empty(10), seed=0, chunk_size=10, workers=3)  # one chunk: no pool either
-    assert pools == []
-    mixture_parallel_(torch.empty(100), seed=0, chunk_size=10, workers=3)
-    assert pools == [3]
 
 
 def test_temporaries_stay_small_whatever_the_tensor_size():

@@ -17,7 +17,7 @@ Tolerances
 - `REJECT = 1e-6`: a wrong sampler must give a p-value below `REJECT`. With `N = 200_000` draws
   each wrong sampler is off by many standard errors (the largest p-value among them is about
   1e-189), so this holds for any seed, not just the fixed one.
-- Exact properties (support, bounds, constants, bit-identical parallel output) are compared
+- Exact properties (support, bounds, constants) are compared
   exactly, with the bounds cast to the tensor's dtype: a float16 draw of `U(-a, a)` may round to
   `float16(a)`, which is a legitimate value.
 - The zero fraction is tested against `p` exactly in every dtype. (Drawing directly on the coarse
@@ -43,7 +43,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from paraminit import Mixture, mixture_, mixture_parallel_
+from paraminit import Mixture, mixture_
 
 ALPHA = 1e-4
 """A correct sampler passes a check when its p-value is above this."""
@@ -52,9 +52,7 @@ REJECT = 1e-6
 N = 200_000
 """Draws per sample."""
 SEED = 20_240_607
-"""Seed of every draw (the parallel tests also use SEED + 1)."""
-PARALLEL_CHUNK = 1 << 15
-"""Chunk size for `mixture_parallel_`: N spans 7 chunks, the last one partial."""
+"""Seed of every draw."""
 
 CHAPTER = Mixture()  # a = 5, b = 10, p = 1/2: a = p b, the shift-free hardshrink path
 GENERAL = Mixture(1.0, 3.0, 0.2)  # a != p b: the path that shifts the slabs by a - p h
@@ -156,12 +154,6 @@ def check_all_equal(samples: np.ndarray, value: float) -> bool:
     return bool(np.all(samples == value))
 
 
-def check_chunks_distinct(samples: np.ndarray, chunk: int) -> bool:
-    """No two full chunks of the output are equal (each chunk has its own generator)."""
-    chunks = [samples[i : i + chunk].tobytes() for i in range(0, samples.size - chunk + 1, chunk)]
-    return len(set(chunks)) == len(chunks)
-
-
 def accepted(p_value: float) -> bool:
     return p_value > ALPHA
 
@@ -188,10 +180,6 @@ class Sampler:
 
 def _mixture(t: torch.Tensor, d: Mixture, seed: int) -> torch.Tensor:
     return mixture_(t, d.inner, d.outer, d.p_zero, generator=generator(t.device, seed))
-
-
-def _parallel(t: torch.Tensor, d: Mixture, seed: int) -> torch.Tensor:
-    return mixture_parallel_(t, d.inner, d.outer, d.p_zero, seed=seed, chunk_size=PARALLEL_CHUNK, workers=2)
 
 
 def _no_shrink(t: torch.Tensor, d: Mixture, seed: int) -> torch.Tensor:
@@ -227,15 +215,7 @@ def _positive_share(share: float) -> Callable:
     return fill
 
 
-def _same_seed_per_chunk(t: torch.Tensor, d: Mixture, seed: int) -> torch.Tensor:
-    """A broken `mixture_parallel_`: every chunk drawn from the same seed."""
-    for chunk in t.view(-1).split(PARALLEL_CHUNK):
-        _mixture(chunk, d, seed)
-    return t
-
-
 REAL = Sampler("mixture_", _mixture)
-PARALLEL = Sampler("mixture_parallel_", _parallel)
 NO_SHRINK = Sampler("wrong:no-shrink", _no_shrink)
 NO_SHIFT = Sampler("wrong:no-shift", _no_shift)
 P_ZERO_LOW = Sampler(
@@ -254,7 +234,6 @@ SHRINK_TOO_WIDE = Sampler(  # chapter: U(-10, 10), zero |w| <= 6
     "wrong:shrink-too-wide", _shrink_below(lambda d: d.inner + (d.outer - d.inner) / 5)
 )
 SIXTY_PERCENT_POSITIVE = Sampler("wrong:60%-positive", _positive_share(0.6))
-SAME_SEED_PER_CHUNK = Sampler("wrong:same-seed-per-chunk", _same_seed_per_chunk)
 
 
 def cached(function: Callable) -> Callable:
@@ -288,18 +267,16 @@ def cases(*triples: tuple[Mixture, Sampler, bool]) -> list:
 
 
 # ------------------------------------------------------------------------------------------------
-# mixture_ and mixture_parallel_
+# mixture_
 
 
 @pytest.mark.parametrize(
     ("dist", "sampler", "expected"),
     cases(
         (CHAPTER, REAL, True),
-        (CHAPTER, PARALLEL, True),
         (CHAPTER, SLABS_TOO_WIDE, False),
         (CHAPTER, NO_SHRINK, False),
         (GENERAL, REAL, True),
-        (GENERAL, PARALLEL, True),
         (GENERAL, SLABS_TOO_WIDE, False),
         (GENERAL, NO_SHIFT, False),
         (TWO_DRAWS, REAL, True),
@@ -315,15 +292,12 @@ def test_mixture_nonzero_weights_are_uniform_on_the_two_slabs(dist, sampler, exp
     ("dist", "sampler", "expected"),
     cases(
         (CHAPTER, REAL, True),
-        (CHAPTER, PARALLEL, True),
         (CHAPTER, P_ZERO_LOW, False),
         (CHAPTER, SHRINK_TOO_WIDE, False),
         (GENERAL, REAL, True),
-        (GENERAL, PARALLEL, True),
         (GENERAL, P_ZERO_LOW, False),
         (GENERAL, SHRINK_TOO_WIDE, False),
         (TWO_DRAWS, REAL, True),
-        (TWO_DRAWS, PARALLEL, True),
         (TWO_DRAWS, P_ZERO_LOW, False),
     ),
 )
@@ -350,12 +324,10 @@ def test_mixture_nonzero_weights_are_positive_half_the_time(dist, sampler, expec
     ("dist", "sampler", "expected"),
     cases(
         (CHAPTER, REAL, True),
-        (CHAPTER, PARALLEL, True),
         (CHAPTER, NO_SHRINK, False),
         (CHAPTER, SHRINK_TOO_NARROW, False),
         (CHAPTER, OUTER_TOO_FAR, False),
         (GENERAL, REAL, True),
-        (GENERAL, PARALLEL, True),
         (GENERAL, SHRINK_TOO_NARROW, False),
         (GENERAL, OUTER_TOO_FAR, False),
         (GENERAL, NO_SHIFT, False),
@@ -429,32 +401,6 @@ def test_mixture_zero_fraction_holds_in_every_dtype(dist, sampler, expected, dty
     samples = draw(sampler, dist, device, dtype)
     p_value = check_zero_fraction(samples, dist.p_zero)
     assert_verdict(p_value, expected)
-
-
-@pytest.mark.parametrize(
-    ("sampler", "expected"),
-    [pytest.param(s, e, id=s.name) for s, e in [(PARALLEL, True), (SAME_SEED_PER_CHUNK, False)]],
-)
-def test_mixture_parallel_draws_every_chunk_from_its_own_generator(sampler, expected, device):
-    samples = draw(sampler, CHAPTER, device)
-    assert check_chunks_distinct(samples, PARALLEL_CHUNK) is expected
-
-
-def test_mixture_parallel_gives_different_weights_for_different_seeds(device):
-    one = draw(PARALLEL, CHAPTER, device, seed=SEED)
-    two = draw(PARALLEL, CHAPTER, device, seed=SEED + 1)
-    assert not np.array_equal(one, two)
-
-
-def test_mixture_parallel_is_bit_identical_for_any_number_of_workers(device):
-    n, chunk = 100_003, 4096  # 25 chunks, the last one partial
-
-    def fill(workers: int) -> bytes:
-        tensor = torch.empty(n, device=device)
-        mixture_parallel_(tensor, 1.0, 3.0, 0.2, seed=SEED, chunk_size=chunk, workers=workers)
-        return tensor.cpu().numpy().tobytes()
-
-    assert fill(1) == fill(3)
 
 
 # ------------------------------------------------------------------------------------------------

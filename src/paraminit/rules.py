@@ -45,8 +45,8 @@ class Rule:
         init: Called as `init(parameter)` under `torch.no_grad()`, and must fill the parameter in
             place: any `torch.nn.init` function or a `functools.partial` of one, or a sampler from
             this library. Checked when the rule is built: a class, or a function with another
-            required argument (`mixture_parallel_` without `seed`, `constant_` without `val`), is
-            refused; a builtin whose signature cannot be read is accepted.
+            required argument (`constant_` without `val`), is refused; a builtin whose signature
+            cannot be read is accepted.
         module: Module type(s) matched with `isinstance`. Default: every module.
         param: Pattern (`fnmatch`) for the parameter's own name, e.g. `"weight"`, `"bias"`.
         path: Pattern for the owning module's qualified name in the model, e.g. `"0"`, `"2"`,

@@ -2,16 +2,15 @@
 
 The chapter's custom distribution is a three-part mixture: a slab `U(inner, outer)`, an atom at zero,
 and the mirrored slab `U(-outer, -inner)`. [Mixture][paraminit.Mixture] holds its closed forms (CDF,
-density, inverse CDF, mean, variance); [mixture_][paraminit.mixture_] draws from it in place and
-[mixture_parallel_][paraminit.mixture_parallel_] does the same over chunks with seeded generators.
+density, inverse CDF, mean, variance); [mixture_][paraminit.mixture_] draws from it in place, from
+PyTorch's generator. Its seeded twin, the same on every machine, is
+[counter_mixture_][paraminit.counter_mixture_].
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +19,6 @@ import torch
 from ._checks import check_bounds_fit, check_float_tensor
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-DEFAULT_CHUNK = 1 << 20
-"""Elements per chunk in `mixture_parallel_`: fixed, so the result does not depend on the thread count."""
 
 MAX_COARSENING = 4.0
 """How much coarser than two draws the single-draw grid may be (a loss of at most two bits)."""
@@ -345,107 +341,3 @@ def mixture_(
         ```
     """
     return Mixture(inner, outer, p_zero).sample_(tensor, generator=generator)
-
-
-def mixture_parallel_(
-    tensor: torch.Tensor,
-    inner: float = 5.0,
-    outer: float = 10.0,
-    p_zero: float = 0.5,
-    *,
-    seed: int,
-    chunk_size: int = DEFAULT_CHUNK,
-    workers: int | None = None,
-) -> torch.Tensor:
-    """Like [mixture_][paraminit.mixture_], over fixed-size chunks drawn by several threads.
-
-    PyTorch's CPU generator is serial, so one `uniform_` uses one core. Here the flattened tensor is
-    cut into chunks of `chunk_size` elements and chunk `k` is drawn with its own generator, seeded
-    with the `k`-th number that a generator seeded with `seed` yields. The chunks, and so the result,
-    depend only on `seed` and `chunk_size`, never on `workers` or the thread count.
-
-    Args:
-        tensor: A contiguous floating-point tensor, filled in place.
-        inner: Inner magnitude `a >= 0`.
-        outer: Outer magnitude `b > a`.
-        p_zero: Probability `p` in `[0, 1]` of an exact zero.
-        seed: Seed of the whole fill (required: a parallel fill is only reproducible from a seed),
-            an integer in `[-2**63, 2**64)` (Python or NumPy), as `torch.Generator.manual_seed` takes.
-        chunk_size: Elements per chunk, at least 1.
-        workers: Threads to use; default `torch.get_num_threads()`.
-
-    Returns:
-        `tensor`, filled.
-
-    Raises:
-        TypeError: `tensor` is not a floating-point tensor, or `seed` is not an integer.
-        ValueError: `tensor` is not contiguous or is on the `meta` device (it has no data), the
-            bounds do not fit its dtype (as for [mixture_][paraminit.mixture_]), `seed` is out of
-            range, or `chunk_size` / `workers` is below 1.
-
-    Example:
-        ```python
-        import torch
-        from paraminit import mixture_parallel_
-
-        one = mixture_parallel_(torch.empty(1000), seed=7, chunk_size=64, workers=1)
-        two = mixture_parallel_(torch.empty(1000), seed=7, chunk_size=64, workers=2)
-        assert torch.equal(one, two)
-        ```
-    """
-    dist = Mixture(inner, outer, p_zero)
-    check_float_tensor(tensor, "mixture_parallel_")
-    if tensor.device.type == "meta":
-        raise ValueError(
-            "mixture_parallel_() cannot fill a tensor on the meta device: it has no data. Allocate it "
-            "first (e.g. module.to_empty(device=...)); mixture_, like torch.nn.init, leaves meta "
-            "tensors as they are"
-        )
-    check_bounds_fit(inner, outer, tensor.dtype, "mixture_parallel_")
-    seed = _check_seed(seed)
-    if not tensor.is_contiguous():
-        raise ValueError(
-            f"mixture_parallel_() needs a contiguous tensor to cut into chunks; got shape "
-            f"{tuple(tensor.shape)} with strides {tensor.stride()} (call it on .contiguous())"
-        )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    workers = torch.get_num_threads() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-
-    chunks = tensor.detach().view(-1).split(chunk_size)
-    seeds = torch.randint(  # in [0, 2^62), on the CPU whatever the default device: same seeds everywhere
-        2**62, (len(chunks),), generator=torch.Generator().manual_seed(seed), device="cpu"
-    ).tolist()
-
-    def fill(index: int) -> None:
-        generator = torch.Generator(device=tensor.device).manual_seed(seeds[index])
-        _sample_(chunks[index], dist, generator)
-
-    with torch.no_grad():
-        if workers == 1 or len(chunks) == 1:
-            for index in range(len(chunks)):
-                fill(index)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(fill, range(len(chunks))))
-    return tensor
-
-
-def _check_seed(seed: object) -> int:
-    """`seed` as a Python int, if `torch.Generator.manual_seed` takes it."""
-    try:
-        if isinstance(seed, bool):
-            raise TypeError
-        value = operator.index(seed)  # int, NumPy and one-element integer tensors
-    except TypeError:
-        raise TypeError(
-            f"mixture_parallel_() seed must be an integer, got {seed!r} ({type(seed).__name__})"
-        ) from None
-    if not -(2**63) <= value < 2**64:
-        raise ValueError(
-            f"mixture_parallel_() seed must be in [-2**63, 2**64), got {value} (the range that "
-            "torch.Generator.manual_seed accepts)"
-        )
-    return value
