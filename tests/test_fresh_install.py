@@ -241,7 +241,9 @@ def fresh_env(tmp_path_factory, request) -> FreshEnv:
         pytest.skip("the reader's environment is set up with a CPU torch; this run tests another device")
     built_site = request.getfixturevalue("built_site")
     base = tmp_path_factory.mktemp("reader")
-    cache = request.config.cache.mkdir("reader-wheels") if request.config.cache else base
+    # Without pytest's cache (`-p no:cacheprovider`) the folder of wheels is made again each run.
+    cache = getattr(request.config, "cache", None)
+    cache = cache.mkdir("reader-wheels") if cache is not None else base
     site_wheel = next((built_site / "downloads").glob("paraminit-*.whl"))
     wheels = _offline_wheels(cache, site_wheel)
     env = base / "venv"
