@@ -51,6 +51,7 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 RUNNER = Path(__file__).with_name("block_runner.py")
 NOTEBOOK = "notebook/parameter-initialization/parameter-initialization.ipynb"
 INSTALL_SNIPPET = "snippets/install.sh"
+TRAINING_SNIPPET = "snippets/training.py"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 WHEEL_NAME = "paraminit-0.1.0-py3-none-any.whl"
 REFERENCE = re.compile(r"^::: (\S+)\n((?:[ \t]+.*\n)*)", re.MULTILINE)
@@ -327,7 +328,7 @@ def test_the_environment_holds_only_torch_the_wheel_and_what_they_declare(fresh_
         for w in fresh_env.wheels.glob("*.whl")
     }
     normalized = {name.replace("_", "-") for name in installed}
-    assert "numpy" not in normalized
+    assert "numpy" not in normalized and "scikit-learn" not in normalized
     assert normalized <= offered | {"pip", "paraminit"}, normalized - offered
     assert {"torch", "paraminit"} <= normalized
 
@@ -349,6 +350,31 @@ def test_every_page_block_runs_and_prints_its_output_lines_with_only_torch_and_t
         if [line.rstrip() for line in result["printed"].splitlines()] != expected_output(block["code"])
     ]
     assert not wrong, "blocks printing something else than their #> lines:\n" + "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_the_training_blocks_and_exercises_11_to_13_run_with_only_torch_and_the_wheel(fresh_env):
+    """The blocks that train on the digits, which the wheel ships (scikit-learn is not there): the
+    why page's, run as page blocks, and the chapter's exercises 11 to 13, run as notebook cells."""
+    by_code = {_bare(block["code"]): block for block in fresh_env.blocks}
+    for page, count, where in (
+        ("why-initialization.md", 3, "page"),
+        ("parameter-initialization.md", 3, "notebook"),
+    ):
+        shown = [
+            _bare(block.code)
+            for block in shown_blocks(ROOT / "docs" / page)
+            if any(line.origin.startswith(TRAINING_SNIPPET) for line in block.lines)
+        ]
+        assert len(shown) == count, page
+        for code in shown:
+            block = by_code.get(code)
+            assert block is not None, f"docs/{page}: a training block was not run:\n{code}"
+            assert (block["ran_as"] or "").startswith("notebook cell") is (where == "notebook"), block["id"]
+            result = fresh_env.results[block["ran_as"] or block["id"]]
+            assert result["error"] is None, f"{block['id']}:\n{result['error']}"
+            assert result["printed"], block["id"]
+    assert "scikit-learn" not in fresh_env.distributions()
 
 
 def test_the_library_calls_no_numpy_so_that_it_needs_only_torch():
