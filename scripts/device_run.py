@@ -6,14 +6,14 @@
 
 It uses the interpreter it is started with: no virtual environment, no package index. `src/` and
 `tests/` go on `PYTHONPATH`; Python packages the interpreter lacks (pytest-markdown-docs,
-pymdown-extensions, Markdown, PyYAML, scikit-learn and its dependencies) are unpacked from the
-wheels in `--wheelhouse` (made by `scripts/fetch-wheelhouse.sh`) into `--site` and put on
-`PYTHONPATH` too.
+pymdown-extensions, Markdown, PyYAML) are unpacked from the wheels in `--wheelhouse` (made by
+`scripts/fetch-wheelhouse.sh`) into `--site` and put on `PYTHONPATH` too.
 
 The run is `pytest` with PARAMINIT_DEVICE set, so conftest.py makes the device torch's default and
 every test, every snippet section and every page block (`--markdown-docs`) runs there; CUDA-only
 tests run instead of being skipped. The tests of the built site and the MkDocs build hooks are left
-out: they need the MkDocs stack and a browser, not a device, and run in the CPU job.
+out: they need the MkDocs stack and a browser, not a device, and run in the CPU job. So is the
+check of the shipped digits against scikit-learn's (it needs scikit-learn, not a device).
 
 The record (`docs/verified/<device>-<date>.json`): date, device kind, GPU or CPU name, Python,
 torch and CUDA versions, pytest's counts, wall time, and the digest of the fixed model's counter
@@ -46,20 +46,18 @@ SITE_TESTS = [
     "tests/test_fresh_install.py",
     "tests/test_sources.py",
     "tests/test_quiet_setup.py",
+    "tests/test_digits.py",
     "docs/hooks",
 ]
-"""The built site's tests, the reader's CPU environment and the MkDocs build hooks (which
-`--markdown-docs` would import): they need the MkDocs stack, a browser or a package index, not a
-device, and run in the CPU job."""
+"""The built site's tests, the reader's CPU environment, the MkDocs build hooks (which
+`--markdown-docs` would import) and the check of the shipped digits against scikit-learn's: they
+need the MkDocs stack, a browser, a package index or scikit-learn, not a device, and run in the
+CPU job."""
 NEEDED = {
     "markdown": "Markdown",
     "yaml": "PyYAML",
     "pymdownx": "pymdown-extensions",
     "pytest_markdown_docs": None,
-    "sklearn": "scikit-learn",  # the digits of paraminit.training, with its dependencies below
-    "joblib": None,
-    "threadpoolctl": None,
-    "narwhals": None,
 }
 """Modules the run imports beyond torch, pytest, hypothesis, scipy, numpy and matplotlib."""
 

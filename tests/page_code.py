@@ -32,10 +32,15 @@ class _ConfigLoader(yaml.SafeLoader):
 _ConfigLoader.add_constructor("!ENV", lambda loader, node: None)
 
 
+def mkdocs_yml() -> dict:
+    """mkdocs.yml as YAML, its `!ENV` values read as null."""
+    return yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_ConfigLoader)
+
+
 @functools.cache
 def snippet_config() -> dict:
     """The pymdownx.snippets options from mkdocs.yml, with base paths made absolute."""
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_ConfigLoader)
+    config = mkdocs_yml()
     for entry in config["markdown_extensions"]:
         if isinstance(entry, dict) and "pymdownx.snippets" in entry:
             options = dict(entry["pymdownx.snippets"] or {})

@@ -50,12 +50,11 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 RUNNER = Path(__file__).with_name("block_runner.py")
 NOTEBOOK = "notebook/parameter-initialization/parameter-initialization.ipynb"
 INSTALL_SNIPPET = "snippets/install.sh"
+TRAINING_SNIPPET = "snippets/training.py"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 WHEEL_NAME = "paraminit-0.1.0-py3-none-any.whl"
 REFERENCE = re.compile(r"^::: (\S+)\n((?:[ \t]+.*\n)*)", re.MULTILINE)
 MEMBERS = re.compile(r"members:\s*\[([^\]]*)\]")
-# Drawn at build time with matplotlib (the `docs` extra), never imported by `import paraminit`.
-BUILD_ONLY = {"figures.py"}
 
 
 def _unavailable(reason: str) -> None:
@@ -240,7 +239,9 @@ def fresh_env(tmp_path_factory, request) -> FreshEnv:
         pytest.skip("the reader's environment is set up with a CPU torch; this run tests another device")
     built_site = request.getfixturevalue("built_site")
     base = tmp_path_factory.mktemp("reader")
-    cache = request.config.cache.mkdir("reader-wheels") if request.config.cache else base
+    # Without pytest's cache (`-p no:cacheprovider`) the folder of wheels is made again each run.
+    cache = getattr(request.config, "cache", None)
+    cache = cache.mkdir("reader-wheels") if cache is not None else base
     site_wheel = next((built_site / "downloads").glob("paraminit-*.whl"))
     wheels = _offline_wheels(cache, site_wheel)
     env = base / "venv"
@@ -324,6 +325,7 @@ def test_the_environment_holds_only_torch_the_wheel_and_what_they_declare(fresh_
         for w in fresh_env.wheels.glob("*.whl")
     }
     normalized = {name.replace("_", "-") for name in installed}
+    assert "scikit-learn" not in normalized
     assert normalized <= offered | {"pip", "paraminit"}, normalized - offered
     assert {"torch", "numpy", "paraminit"} <= normalized  # NumPy: declared by the wheel
 
@@ -345,6 +347,31 @@ def test_every_page_block_runs_and_prints_its_output_lines_with_only_torch_and_t
         if [line.rstrip() for line in result["printed"].splitlines()] != expected_output(block["code"])
     ]
     assert not wrong, "blocks printing something else than their #> lines:\n" + "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_the_training_blocks_and_exercises_11_to_13_run_with_only_torch_and_the_wheel(fresh_env):
+    """The blocks that train on the digits, which the wheel ships (scikit-learn is not there): the
+    why page's, run as page blocks, and the chapter's exercises 11 to 13, run as notebook cells."""
+    by_code = {_bare(block["code"]): block for block in fresh_env.blocks}
+    for page, count, where in (
+        ("why-initialization.md", 3, "page"),
+        ("parameter-initialization.md", 3, "notebook"),
+    ):
+        shown = [
+            _bare(block.code)
+            for block in shown_blocks(ROOT / "docs" / page)
+            if any(line.origin.startswith(TRAINING_SNIPPET) for line in block.lines)
+        ]
+        assert len(shown) == count, page
+        for code in shown:
+            block = by_code.get(code)
+            assert block is not None, f"docs/{page}: a training block was not run:\n{code}"
+            assert (block["ran_as"] or "").startswith("notebook cell") is (where == "notebook"), block["id"]
+            result = fresh_env.results[block["ran_as"] or block["id"]]
+            assert result["error"] is None, f"{block['id']}:\n{result['error']}"
+            assert result["printed"], block["id"]
+    assert "scikit-learn" not in fresh_env.distributions()
 
 
 def test_the_pages_name_the_torch_the_site_was_built_with_and_both_builds(built_site):

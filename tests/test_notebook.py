@@ -121,18 +121,31 @@ def test_the_script_is_the_notebook_in_percent_format_and_runs(built_site, noteb
     assert "Init weight torch.Size([8, 4])" in capsys.readouterr().out
 
 
-def test_the_wheel_holds_the_library_sources_byte_for_byte(built_site):
+def test_the_wheel_holds_the_library_its_data_and_their_licences_byte_for_byte(built_site):
     wheel = built_site / "downloads" / "paraminit-0.1.0-py3-none-any.whl"
+    package = ROOT / "src" / "paraminit"
+    files = {
+        f"paraminit/{path.relative_to(package).as_posix()}": path
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert "paraminit/datasets/digits.csv.gz" in files
+    licences = {
+        f"paraminit-0.1.0.dist-info/licenses/LICENSES/{p.name}": p for p in (ROOT / "LICENSES").iterdir()
+    }
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        sources = sorted((ROOT / "src" / "paraminit").glob("*.py"))
-        for path in sources:
-            assert archive.read(f"paraminit/{path.name}") == path.read_bytes(), path.name
-        assert {n for n in names if n.startswith("paraminit/")} == {f"paraminit/{p.name}" for p in sources}
+        for name, path in {**files, **licences}.items():
+            assert archive.read(name) == path.read_bytes(), name
+        assert {n for n in names if n.startswith("paraminit/")} == set(files)
         metadata = archive.read("paraminit-0.1.0.dist-info/METADATA").decode()
     assert (
         "Name: paraminit" in metadata and "Version: 0.1.0" in metadata and "Requires-Dist: torch" in metadata
     )
+    # The digits ship in the wheel: no extra brings scikit-learn for them.
+    assert "Provides-Extra: data" not in metadata
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: scikit-learn")]
+    assert requires and all('extra == "test"' in line for line in requires)
     name, again = _hook().build_wheel()
     assert name == wheel.name and again == wheel.read_bytes()  # the same sources, the same bytes
 

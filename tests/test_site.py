@@ -287,9 +287,9 @@ def test_every_shown_python_block_imports_only_what_it_uses(tmp_path):
 
 
 def _nav() -> list:
-    import yaml
+    from page_code import mkdocs_yml
 
-    return yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    return mkdocs_yml()["nav"]
 
 
 def _nav_files(entries) -> list[str]:

@@ -6,7 +6,6 @@ CPU code path too, since a training run amplifies low-bit differences into other
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
@@ -51,53 +50,6 @@ def _assert_sgd_outcome(final: dict[str, float], nan_step: int | None) -> None:
     assert math.isnan(final["N(0, 1)"]) and nan_step == 2
     for name in ("N(0, 0.01²)", "constant 1/64", "PyTorch default", "Xavier"):
         assert final[name] > 2.0, name
-
-
-# --- the data -----------------------------------------------------------------------------------
-
-
-def test_the_digits_are_scikit_learns_load_digits_standardized():
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
-    table = T._digits_table()
-    assert torch.equal(table[:, :64], torch.from_numpy(bunch.data))
-    assert torch.equal(table[:, 64].long(), torch.from_numpy(bunch.target))
-    x, y = load_digits(dtype=torch.float64)
-    assert x.shape == (1797, 64) and y.dtype == torch.int64 and sorted(set(y.tolist())) == list(range(10))
-    varying = torch.from_numpy(bunch.data).std(0) > 0
-    torch.testing.assert_close(x.mean(0), torch.zeros(64, dtype=torch.float64), atol=1e-12, rtol=0)
-    torch.testing.assert_close(x[:, varying].std(0), torch.ones(int(varying.sum()), dtype=torch.float64))
-    assert (x[:, ~varying] == 0).all() and int((~varying).sum()) >= 1
-    assert load_digits()[0].dtype == torch.float32
-
-
-def test_without_scikit_learn_the_digits_ask_for_the_data_extra(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a)
-    )
-    T._digits_table.cache_clear()
-    try:
-        with pytest.raises(ModuleNotFoundError, match=r"pip install 'paraminit\[data\]'"):
-            load_digits()
-    finally:
-        T._digits_table.cache_clear()
-
-
-def test_the_library_imports_without_scikit_learn():
-    code = (
-        "import sys\n"
-        "class Blocked:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'sklearn':\n"
-        "            raise ImportError('scikit-learn is blocked')\n"
-        "sys.meta_path.insert(0, Blocked())\n"
-        "import paraminit, paraminit.training, paraminit.diagnostics, paraminit.figures\n"
-        "print(sorted(m for m in sys.modules if m.startswith('sklearn')))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert done.stdout.strip() == "[]"
 
 
 # --- the runs -----------------------------------------------------------------------------------

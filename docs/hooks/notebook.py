@@ -319,6 +319,7 @@ def build_wheel(root: Path = ROOT) -> tuple[str, bytes]:
             shutil.copy2(root / name, source / name)
         skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
         shutil.copytree(root / "src", source / "src", ignore=skip)
+        shutil.copytree(root / "LICENSES", source / "LICENSES")  # pyproject.toml's license-files
         log = io.StringIO()
         with (
             _chdir(source),
