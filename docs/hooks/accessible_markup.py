@@ -9,13 +9,16 @@ After each page is rendered:
   Display formulas, which scroll sideways on a narrow screen, get `tabindex="0"` the same way.
 - The `#>` lines that show what a block prints are marked as output (Pygments' `go` token class)
   instead of comments, so that the stylesheet can tell them apart from comments at a glance.
-- Code blocks and display formulas carry the height they will have once laid out
-  (`--paraminit-height`, in em): the stylesheet lets the browser skip laying out those far down a
-  page until the reader gets near (`content-visibility: auto`) and uses this height meanwhile, so
+- Code blocks, display formulas and paragraphs with inline math carry what the browser needs to
+  know their height before laying them out: the stylesheet lets it skip laying out those far down
+  a page until the reader gets near (`content-visibility: auto`) and uses that height meanwhile, so
   that the page does not change length as they are laid out. A code block's height follows from its
-  number of lines (it never wraps), a formula's from the heights KaTeX gives its lines (struts).
-  With estimates far off, a jump to a heading landed away from it, the table of contents
-  highlighted the section before, and the footer moved under axe's measurement.
+  number of lines (it never wraps), a formula's from the heights KaTeX gives its lines (struts):
+  `--paraminit-height`, in em. A paragraph's depends on the column's width, so it carries its
+  length in characters (`--paraminit-chars`, the math counted as drawn) and the stylesheet divides
+  by the characters a line holds at the screen's width. With estimates far off, a jump to a heading
+  landed away from it, the table of contents highlighted the section before, and the footer moved
+  under axe's measurement.
 - The theme's search dialog gets an accessible name, and its hidden drawer and search toggles lose
   `autocomplete="off"`, an attribute HTML does not allow on a checkbox (the Nu HTML checker
   reports it; docs/assets/javascripts/site.js resets the toggles on back navigation instead).
@@ -26,6 +29,7 @@ fails here instead of silently shipping the old problem.
 
 from __future__ import annotations
 
+import html as html_module
 import logging
 import re
 
@@ -53,6 +57,11 @@ STRUT = re.compile(r'<span class="strut" style="height:([\d.]+)em;')
 # Laid out, a display formula is 2em (the margins around it) + 1.21 (KaTeX's font size) times its
 # tallest line (KaTeX's strut height), in the formula's font size: measured the same way.
 MATH_HEIGHT_EM = (2.0, 1.21)
+# A paragraph with inline math (the math is most of the page's elements, so those far down are
+# left unstyled and unlaid until near), and the parts of it a reader does not see as characters.
+MATH_PARAGRAPH = re.compile(r'<p>((?:(?!</p>).)*?<span class="arithmatex">.*?)</p>', re.DOTALL)
+HIDDEN_MATHML = re.compile(r'<span class="katex-mathml">.*?</math></span>', re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
 
 
 def name_code_blocks(html: str) -> str:
@@ -101,7 +110,13 @@ def laid_out_heights(html: str) -> str:
             tag += f' style="--paraminit-height: {height:.2f}em"'
         out.append(rest[:start] + tag)
         rest = rest[tag_end:]
-    return "".join(out) + rest
+    html = "".join(out) + rest
+
+    def paragraph(match: re.Match) -> str:
+        chars = len(html_module.unescape(TAG.sub("", HIDDEN_MATHML.sub("", match[1]))))
+        return f'<p class="paraminit-math" style="--paraminit-chars: {chars}">{match[1]}</p>'
+
+    return MATH_PARAGRAPH.sub(paragraph, html)
 
 
 def fix_theme(html: str, page: str) -> str:

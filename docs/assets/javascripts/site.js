@@ -35,19 +35,22 @@ document$.subscribe(() => {
 
 // An inline formula is never split between lines (site.css); one wider than its paragraph gets a
 // line of its own that scrolls sideways, and a tab stop, while it is wider. Measured when its
-// paragraph is laid out or resized (after layout: nothing is laid out again to measure it).
+// paragraph is laid out or resized (after layout: nothing is laid out again to measure it), and not
+// while the paragraph is too far down the page to be laid out (content-visibility: auto).
 document$.subscribe(() => {
   if (!("ResizeObserver" in window)) return;
   const WIDE = "paraminit-wide";
   const blocks = new Set(
     [...document.querySelectorAll(".md-typeset span.arithmatex")].map((math) => math.parentElement),
   );
-  const observer = new ResizeObserver((entries) => {
+  const check = (targets) => {
     const found = [];
-    for (const { target } of entries) {
-      for (const math of target.querySelectorAll(":scope > span.arithmatex")) {
-        const width = math.classList.contains(WIDE) ? math.scrollWidth : math.getBoundingClientRect().width;
-        found.push([math, width > target.clientWidth + 1]);
+    for (const block of targets) {
+      for (const math of block.querySelectorAll(":scope > span.arithmatex")) {
+        if (!math.checkVisibility({ contentVisibilityAuto: true })) continue;
+        const wide = math.classList.contains(WIDE);
+        const width = wide ? math.scrollWidth : math.getBoundingClientRect().width;
+        found.push([math, width > block.clientWidth + 1]);
       }
     }
     for (const [math, wide] of found) {
@@ -55,8 +58,12 @@ document$.subscribe(() => {
       if (wide) math.setAttribute("tabindex", "0");
       else math.removeAttribute("tabindex");
     }
+  };
+  const observer = new ResizeObserver((entries) => check(entries.map((entry) => entry.target)));
+  blocks.forEach((block) => {
+    observer.observe(block);
+    block.addEventListener("contentvisibilityautostatechange", (event) => event.skipped || check([block]));
   });
-  blocks.forEach((block) => observer.observe(block));
 });
 
 // A jump to a heading near the end of a page: the page gets the room below it that the heading
