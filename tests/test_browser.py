@@ -115,7 +115,6 @@ class Visit:
         self.blocked: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        self.in_flight: set = set()
         self.context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=system)
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
         # Material keeps the reader's palette in localStorage (key "<scope path>.__palette").
@@ -131,27 +130,11 @@ class Visit:
         """A tab in this context, its requests, failures and errors recorded with the others."""
         page = self.context.new_page()
         page.set_default_timeout(15_000)
-        page.on("request", self._started)
-        page.on("requestfinished", lambda r: self.in_flight.discard(r))
-        page.on("requestfailed", lambda r: self.in_flight.discard(r))
+        page.on("request", lambda r: self.requests.append(r.url))
         page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         return page
-
-    def _started(self, request) -> None:
-        self.requests.append(request.url)
-        self.in_flight.add(request)
-
-    def quiet(self, page, timeout_ms: int = 5_000) -> None:
-        """Wait until no request of this context has been in flight for 200 ms (a lazily loaded
-        figure has arrived), for at most `timeout_ms`."""
-        calm = 0
-        for _ in range(timeout_ms // 100):
-            page.wait_for_timeout(100)  # events are delivered while waiting
-            calm = calm + 1 if not self.in_flight else 0
-            if calm >= 2:
-                return
 
     def _route(self, route):
         url = route.request.url
@@ -454,6 +437,16 @@ LANDED = """href => {
 }"""
 
 
+# After a jump: every figure within 500 px of the screen has arrived (a lazy figure that near is
+# always fetched; Chromium fetches from 1250 px away), so that whatever it would move has moved.
+FIGURES_NEAR_LOADED = """() => [...document.querySelectorAll('.md-content img[loading]')]
+    .filter(img => img.checkVisibility())
+    .filter(img => {
+        const box = img.getBoundingClientRect();
+        return box.bottom > -500 && box.top < innerHeight + 500;
+    })
+    .every(img => img.complete)"""
+
 # Whether a figure of the page has loaded: a later jump would not meet it still loading.
 FIGURE_LOADED = """() => [...document.querySelectorAll('.md-content img[loading]')]
     .some(img => img.complete && img.naturalWidth > 0)"""
@@ -474,7 +467,8 @@ def check_toc_jumps(browser, site: str, pages: list[str]) -> dict[int, dict[str,
                     if page.evaluate(FIGURE_LOADED):
                         page = visit.goto(path, wait_until="load")
                     page.evaluate(JUMP, href)
-                    visit.quiet(page)  # the figures the jump brought near have loaded
+                    _settle(page)  # the lazy figures the jump brought near are requested
+                    page.wait_for_function(FIGURES_NEAR_LOADED)
                     _settle(page)
                     landed.setdefault(width, {})[f"{path}{href}"] = page.evaluate(LANDED, href)
         finally:
