@@ -1,13 +1,18 @@
-"""The built site in a real browser, on every page, in both palettes, on a desktop and a phone.
+"""The built site in a real browser, on every page, in both palettes, on a desktop, a laptop and a phone.
 
 The site is built once per run (the shared `built_site` fixture) and served on 127.0.0.1; headless
 Chromium starts once per run and visits every page of the built site (pages are found in the build,
-not listed here): at 1280 px in the light and the dark palette, and at 390 px. Each visit records
-what the tests below check: axe-core finds nothing serious, code fits its box, nothing scrolls the
-page sideways, what does scroll is reachable by keyboard, formulas are typeset, figures load and
-read well on either background; then the copy button, the search box and the math are tried.
-Screenshots of every page at both widths are saved under test-artifacts/screenshots/ (git-ignored;
-PARAMINIT_ARTIFACTS moves it).
+not listed here): at 1280, 800 and 390 px, in the light and the dark palette. Each visit records
+what the tests below check: axe-core finds nothing serious, on the page as loaded and laid out in
+full; code fits its box, no table hides columns at 1280 px, nothing scrolls the page sideways, what
+does scroll is reachable by keyboard, formulas are typeset and inline ones never split, figures
+load, read well on either background and show their text at a legible size at every width. Then
+the browser follows every link of every page's table of contents at 1280 and 390 px (the heading
+lands near the top, below the header, highlighted in the table of contents), opens the site for
+the first time with the system in dark and in light (the palette follows it, and the toggle still
+switches), and tries the copy button, the search box and the math. Screenshots of every page at
+1280 and 390 px are saved under test-artifacts/screenshots/ (git-ignored; PARAMINIT_ARTIFACTS moves
+it).
 
 All of that is one job, `run_in_browser`, which tests/conftest.py starts in a background thread as
 the test run begins: the browser works while the library's tests use the processor, and the tests
@@ -28,6 +33,7 @@ import re
 import sys
 import threading
 import traceback
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -50,11 +56,23 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("PARAMINIT_ARTIFACTS", ROOT / "test-artifacts"))
 CHAPTER = "/parameter-initialization/"
 # Each page is opened once, at 1280 px in the light palette; then the same page is narrowed to a
-# phone's 390 px, widened again and switched to the dark palette with the theme's own toggle. The
-# palettes differ in colours only (the same HTML, other CSS variables): axe runs all its rules in
-# the light palette and, in the dark one, the rules that depend on colour.
-VIEWS = ("1280-light", "390-light", "1280-dark")
-DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+# laptop's 800 px and a phone's 390 px, switched to the dark palette with the theme's own toggle and
+# widened again. The palettes differ in colours only (the same HTML, other CSS variables): axe runs
+# all its rules at each width in the light palette and, in the dark one, the rules that depend on
+# colour.
+WIDTHS = (1280, 800, 390)
+VIEWS = tuple(f"{width}-{palette}" for palette in ("light", "dark") for width in WIDTHS)
+DESKTOP, LAPTOP, PHONE = (
+    {"width": 1280, "height": 900},
+    {"width": 800, "height": 900},
+    {"width": 390, "height": 844},
+)
+SIZES = {1280: DESKTOP, 800: LAPTOP, 390: PHONE}
+# The theme's palettes (mkdocs.yml): the system's, then light, then dark; the toggle goes round them.
+PALETTES = {
+    "default": {"index": 1, "color": {"media": "(prefers-color-scheme: light)", "scheme": "default"}},
+    "slate": {"index": 2, "color": {"media": "(prefers-color-scheme: dark)", "scheme": "slate"}},
+}
 COLOUR_RULES = ["color-contrast", "link-in-text-block"]
 
 
@@ -81,19 +99,29 @@ def site_pages(site_dir: Path) -> list[str]:
 class Visit:
     """A browser context that can reach only the local site, recording what happens."""
 
-    def __init__(self, browser, site: str, width: int = 1280, height: int = 900, scheme: str = "default"):
+    def __init__(
+        self,
+        browser,
+        site: str,
+        width: int = 1280,
+        height: int = 900,
+        scheme: str | None = "default",
+        system: str = "light",
+    ):
+        """`scheme`: the palette the reader chose before (None: a first visit, nothing chosen yet);
+        `system`: the colour scheme the reader's system asks for (prefers-color-scheme)."""
         self.site = site
         self.requests: list[str] = []
         self.blocked: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=system)
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
         # Material keeps the reader's palette in localStorage (key "<scope path>.__palette").
-        palette = {"index": 0 if scheme == "default" else 1, "color": {"scheme": scheme}}
-        self.context.add_init_script(
-            f"localStorage.setItem('/.__palette', {json.dumps(json.dumps(palette))})"
-        )
+        if scheme is not None:
+            self.context.add_init_script(
+                f"localStorage.setItem('/.__palette', {json.dumps(json.dumps(PALETTES[scheme]))})"
+            )
         # Nothing may leave the machine: abort every request to another host before it is sent.
         self.context.route("**/*", self._route)
         self.page = self.new_page()
@@ -162,8 +190,9 @@ SCROLLERS = """() => [...document.querySelectorAll('.md-content *')]
         isCode: el.matches('pre > code, pre'),
     }))"""
 
-# Figures load lazily (docs/hooks/figures.py): load them all, as a reader scrolling down would.
-LOAD_LAZY_IMAGES = """() => Promise.all([...document.querySelectorAll('img[loading="lazy"]')].map(img => {
+# Figures load lazily (docs/hooks/figures.py): load them all, as a reader scrolling down would (again
+# after a change of width, when a <picture> may choose another file).
+LOAD_LAZY_IMAGES = """() => Promise.all([...document.querySelectorAll('img[loading]')].map(img => {
     img.loading = 'eager';
     return img.complete ? true : new Promise(done => { img.onload = img.onerror = done; });
 }))"""
@@ -173,6 +202,28 @@ IMAGES = """() => [...document.querySelectorAll('.md-content img')].map(img => (
     loaded: img.complete && img.naturalWidth > 0,
     visible: img.getBoundingClientRect().width > 0,
 }))"""
+
+# Each figure the reader sees: the file the browser chose for this width (a <picture> may offer a
+# narrower drawing for phones) and the width it is drawn at, to work out its text's size on screen.
+FIGURE_SIZES = """() => [...document.querySelectorAll('.md-content img')]
+    .filter(img => img.checkVisibility())
+    .map(img => ({src: img.getAttribute('src'), current: img.currentSrc,
+                  loaded: img.complete && img.naturalWidth > 0, width: img.getBoundingClientRect().width}))"""
+
+# Every table's box (the theme's scrolling wrapper, or the table itself): content wider than the box
+# means columns the reader cannot see without scrolling sideways.
+TABLES = """() => [...document.querySelectorAll('.md-content table')].map(table => {
+    const box = table.closest('.md-typeset__scrollwrap') || table;
+    return {header: [...table.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | '),
+            content: box.scrollWidth, box: box.clientWidth};
+})"""
+
+# Inline formulas laid out on more than one line: KaTeX's boxes split between two lines of text.
+BROKEN_INLINE_MATH = """() => [...document.querySelectorAll('.md-content span.arithmatex .katex-html')]
+    .filter(html => html.checkVisibility())
+    .filter(html => new Set([...html.getClientRects()].filter(r => r.width > 0)
+                             .map(r => Math.round(r.bottom))).size > 1)
+    .map(html => html.closest('.katex').querySelector('annotation')?.textContent || html.textContent)"""
 
 # For each visible figure: the share of its pixels, drawn over the page's own background, that
 # stand out from that background by a contrast of 3:1 or more. A figure that reads well has some
@@ -239,52 +290,67 @@ def _screenshot(page, width: int, path: str) -> Path:
 
 
 def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
-    """Every page in every view, opened once: {view: {page: what was seen}, "visit": requests}."""
+    """Every page in every view: {view: {page: what was seen}, "visit": requests}.
+
+    Each page is loaded at 1280, 800 and 390 px in the light palette, and axe runs every rule on it
+    as loaded (the top of the page in view, far content not yet laid out, figures not yet loaded):
+    what a reader, or Lighthouse, meets first. Then, as a reader who scrolled through the whole
+    page with every collapsible block open, each view is measured laid out in full: axe's colour
+    rules (light at 1280 px, dark at every width, switched with the theme's own toggle) see the
+    colours of what lies further down too.
+    """
     seen: dict[str, dict] = {view: {} for view in VIEWS}
     visit = Visit(browser, site, **DESKTOP)
     scheme = "document.body.dataset.mdColorScheme"
     try:
         for path in pages:
-            page = visit.goto(path, wait_until="load")
-            page.add_script_tag(path=str(AXE))
-            _settle(page)  # the theme's and site.js's resize observers have run
-            # As a reader who opens every collapsible block (an exercise's solution): its code must
-            # fit, be reachable and readable too. Every element laid out, so that axe sees the
-            # colours of what lies further down the page as well.
+            for width in WIDTHS:
+                visit.page.set_viewport_size(SIZES[width])
+                page = visit.goto(path, wait_until="load")
+                page.add_script_tag(path=str(AXE))
+                _settle(page)  # the theme's and site.js's resize observers have run
+                seen[f"{width}-light"][path] = {
+                    "scheme": page.evaluate(scheme),
+                    "axe": page.evaluate(AXE_RUN, [None, None]),  # every rule
+                }
             page.evaluate("document.querySelectorAll('.md-content details').forEach(d => d.open = true)")
             page.add_style_tag(content=LAID_OUT)
-            page.evaluate(LOAD_LAZY_IMAGES)  # as if the reader had scrolled past every figure
-            _settle(page)
-            seen["1280-light"][path] = {
-                "scheme": page.evaluate(scheme),
-                "axe": page.evaluate(AXE_RUN, [None, None]),  # every rule
-                "images": page.evaluate(IMAGES),
-                "figures": page.evaluate(FIGURE_CONTRAST),
-                "output_style": page.evaluate(OUTPUT_STYLE),
-                "overflowing_code": page.evaluate(OVERFLOWING_CODE),
-                "screenshot": _screenshot(page, 1280, path),
-            }
-            page.set_viewport_size(PHONE)
-            _settle(page)
-            seen["390-light"][path] = {
-                "scheme": page.evaluate(scheme),
-                "page_width": page.evaluate(
-                    "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-                ),
-                "scrollers": page.evaluate(SCROLLERS),
-                "screenshot": _screenshot(page, 390, path),
-            }
-            page.set_viewport_size(DESKTOP)
-            page.click('label[for="__palette_1"]')  # the theme's "Switch to dark mode" button
-            page.wait_for_function(f"{scheme} === 'slate'")
-            _settle(page)
-            seen["1280-dark"][path] = {
-                "scheme": page.evaluate(scheme),
-                "axe": page.evaluate(AXE_RUN, [COLOUR_RULES, None]),
-                "images": page.evaluate(IMAGES),
-                "figures": page.evaluate(FIGURE_CONTRAST),
-                "output_style": page.evaluate(OUTPUT_STYLE),
-            }
+            for palette in ("light", "dark"):
+                if palette == "dark":
+                    page.click('label[title="Switch to dark mode"]')  # the theme's own toggle
+                    page.wait_for_function(f"{scheme} === 'slate'")
+                # Light from 390 px (where the page was loaded last) up, dark from 1280 px down.
+                for width in reversed(WIDTHS) if palette == "light" else WIDTHS:
+                    page.set_viewport_size(SIZES[width])
+                    _settle(page)
+                    page.evaluate(LOAD_LAZY_IMAGES)  # every figure, in the file chosen for this width
+                    _settle(page)
+                    record = seen[f"{width}-{palette}"].setdefault(path, {"axe": []})
+                    record["scheme"] = page.evaluate(scheme)
+                    record["figure_sizes"] = page.evaluate(FIGURE_SIZES)
+                    if palette == "dark" or width == 1280:
+                        record["axe"] += page.evaluate(AXE_RUN, [COLOUR_RULES, None])
+                    if width == 1280:
+                        record.update(
+                            images=page.evaluate(IMAGES),
+                            figures=page.evaluate(FIGURE_CONTRAST),
+                            output_style=page.evaluate(OUTPUT_STYLE),
+                        )
+                    if (width, palette) == (1280, "light"):
+                        record.update(
+                            overflowing_code=page.evaluate(OVERFLOWING_CODE),
+                            tables=page.evaluate(TABLES),
+                        )
+                    if (width, palette) == (390, "light"):
+                        record.update(
+                            page_width=page.evaluate(
+                                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+                            ),
+                            scrollers=page.evaluate(SCROLLERS),
+                            broken_math=page.evaluate(BROKEN_INLINE_MATH),
+                        )
+                    if palette == "light" and width in (1280, 390):
+                        record["screenshot"] = _screenshot(page, width, path)
         seen["visit"] = {
             "requests": list(visit.requests),
             "outside": [u for u in visit.requests if not visit.is_local(u)],
@@ -343,6 +409,114 @@ def check_chapter(browser, site: str) -> dict:
         return {"math": record, "copy": copy}
     finally:
         visit.close()
+
+
+# ---- jumps to a heading, and the palette of a first visit -----------------------------------------
+
+# The page's table of contents: each link and the heading it jumps to (at 1280 px in the right-hand
+# sidebar; on a phone in the navigation drawer, the same links).
+TOC_LINKS = """() => [...new Set([...document.querySelectorAll('nav.md-nav--secondary a.md-nav__link')]
+    .map(a => a.getAttribute('href')).filter(href => href.startsWith('#')))]"""
+
+# Follow one TOC link as a reader does (a click), from the top of the page.
+JUMP = """href => {
+    window.scrollTo(0, 0);
+    document.querySelector(`nav.md-nav--secondary a.md-nav__link[href="${href}"]`).click();
+}"""
+
+# Where the heading sits now, under the header or not, and which link the TOC highlights.
+LANDED = """href => {
+    const heading = document.getElementById(decodeURIComponent(href.slice(1)));
+    const active = document.querySelector('nav.md-nav--secondary a.md-nav__link--active');
+    return {
+        top: heading.getBoundingClientRect().top,
+        header: document.querySelector('.md-header').getBoundingClientRect().bottom,
+        scrolled: scrollY, bottom: document.documentElement.scrollHeight - innerHeight,
+        active: active && active.getAttribute('href'),
+    };
+}"""
+
+
+# After a jump: every figure within 500 px of the screen has arrived (a lazy figure that near is
+# always fetched; Chromium fetches from 1250 px away), so that whatever it would move has moved.
+FIGURES_NEAR_LOADED = """() => [...document.querySelectorAll('.md-content img[loading]')]
+    .filter(img => img.checkVisibility())
+    .filter(img => {
+        const box = img.getBoundingClientRect();
+        return box.bottom > -500 && box.top < innerHeight + 500;
+    })
+    .every(img => img.complete)"""
+
+# Whether a figure of the page has loaded: a later jump would not meet it still loading.
+FIGURE_LOADED = """() => [...document.querySelectorAll('.md-content img[loading]')]
+    .some(img => img.complete && img.naturalWidth > 0)"""
+
+
+def check_toc_jumps(browser, site: str, pages: list[str]) -> dict[int, dict[str, dict]]:
+    """At 1280 and 390 px, every TOC link of every page followed as a reader who just opened the
+    page would: from its top, nothing further down laid out or loaded yet. Where each heading lands,
+    once the figures the jump brought near have loaded. (A page is loaded again for the next jump
+    once a figure has loaded: an unreserved figure moves the heading only while it loads.)"""
+    landed: dict[int, dict[str, dict]] = {}
+    for width in (1280, 390):
+        visit = Visit(browser, site, **SIZES[width])
+        try:
+            for path in pages:
+                page = visit.goto(path, wait_until="load")
+                for href in page.evaluate(TOC_LINKS):
+                    if page.evaluate(FIGURE_LOADED):
+                        page = visit.goto(path, wait_until="load")
+                    page.evaluate(JUMP, href)
+                    _settle(page)  # the lazy figures the jump brought near are requested
+                    page.wait_for_function(FIGURES_NEAR_LOADED)
+                    _settle(page)
+                    landed.setdefault(width, {})[f"{path}{href}"] = page.evaluate(LANDED, href)
+        finally:
+            visit.close()
+    return landed
+
+
+# The palette on the body when the page's content starts to arrive (before the theme's script, at
+# the end of the page, has run): what the reader's first paint shows.
+FIRST_PAINT_SCHEME = """new MutationObserver((changes, observer) => {
+    if (document.querySelector('.md-container')) {
+        window.__firstPaintScheme = document.body.dataset.mdColorScheme;
+        observer.disconnect();
+    }
+}).observe(document, {childList: true, subtree: true});"""
+
+
+def check_first_visit_palette(browser, site: str) -> dict[str, dict]:
+    """A first visit (nothing stored) with the system in dark and in light: the palette shown at
+    first paint and once loaded; then, from the dark system's, the theme's toggle clicked round."""
+    seen = {}
+    scheme = "document.body.dataset.mdColorScheme"
+    for system in ("dark", "light"):
+        visit = Visit(browser, site, scheme=None, system=system)
+        visit.context.add_init_script(FIRST_PAINT_SCHEME)
+        try:
+            page = visit.goto("/", wait_until="load")
+            record = {
+                "first_paint": page.evaluate("window.__firstPaintScheme"),
+                "loaded": page.evaluate(scheme),
+            }
+            if system == "dark":
+                toggled = []
+                for _ in range(3):
+                    toggle = page.locator('form[data-md-component="palette"] label:not([hidden])')
+                    title = toggle.get_attribute("title")
+                    toggle.click()
+                    _settle(page)
+                    toggled.append({"clicked": title, "scheme": page.evaluate(scheme)})
+                record["toggled"] = toggled
+                # The reader's choice holds on the next page: light, chosen by hand on a dark system.
+                page.locator('label[title="Switch to light mode"]').click()
+                page = visit.goto(CHAPTER, wait_until="load")
+                record["next_page"] = page.evaluate(scheme)
+            seen[system] = record
+        finally:
+            visit.close()
+    return seen
 
 
 def search(page, query: str) -> list[str]:
@@ -470,6 +644,8 @@ def run_in_browser(site_dir: Path) -> dict:
                     "chapter": _attempt(check_chapter, browser, site),
                     "search_configuration": _attempt(check_search_configuration, browser, site, site_dir),
                     "search_site": _attempt(check_search_of_the_site, browser, site, site_dir),
+                    "toc_jumps": _attempt(check_toc_jumps, browser, site, pages),
+                    "first_visit": _attempt(check_first_visit_palette, browser, site),
                 }
             finally:
                 browser.close()
@@ -550,14 +726,25 @@ def test_each_view_shows_its_palette(survey):
             assert record["scheme"] == expected, f"{view} {path}: palette {record['scheme']!r}"
 
 
-def test_axe_finds_nothing_serious_on_any_page_in_either_palette(survey):
+def test_axe_finds_nothing_serious_on_any_page_at_any_width_in_either_palette(survey):
     found = [
         f"{view} {path}: {violation}"
-        for view in ("1280-light", "1280-dark")
+        for view in VIEWS
         for path, record in _pages(survey, view).items()
         for violation in record["axe"]
     ]
     assert not found, "axe-core, serious or critical:\n" + "\n".join(found)
+
+
+def test_no_table_hides_columns_at_1280px(survey):
+    hidden = [
+        f"{path}: table ({table['header']}) is {table['content']} px wide in a {table['box']} px box"
+        for path, record in _pages(survey, "1280-light").items()
+        for table in record["tables"]
+        if table["content"] > table["box"]
+    ]
+    assert any(record["tables"] for record in _pages(survey, "1280-light").values()), "no table on any page"
+    assert not hidden, "tables the reader must scroll sideways at 1280 px:\n" + "\n".join(hidden)
 
 
 def test_no_code_block_is_wider_than_its_box_at_1280px(survey):
@@ -599,6 +786,55 @@ def test_every_figure_loads_and_has_alt_text(survey):
     assert not broken and not unnamed, f"not loaded: {broken}; without real alt text: {unnamed}"
     dark = [i for record in _pages(survey, "1280-dark").values() for i in record["images"] if i["visible"]]
     assert all(i["loaded"] for i in dark), f"figures not loaded in the dark palette: {dark}"
+
+
+# The smallest text a figure may show on screen, in CSS pixels (labels, ticks, legends, titles; not
+# the sub- and superscripts of a formula).
+SMALLEST_FIGURE_TEXT_PX = 9.0
+
+
+def svg_text_sizes(svg: str) -> tuple[float, list[float]]:
+    """The width of an SVG's viewBox and the font size of each text it draws, in viewBox units.
+
+    matplotlib draws text as glyph outlines at 100 units to the font size: each text is a group
+    `translate(x y) scale(s -s)`, whose font size is 100 * s (sub- and superscripts are scaled
+    again inside it)."""
+    view_box = re.search(r'<svg[^>]*\bviewBox="([\d.\s-]+)"', svg)
+    assert view_box, "an SVG figure without a viewBox"
+    sizes = [
+        100 * float(s) for s in re.findall(r'transform="translate\([^)]*\) scale\(([\d.]+) -[\d.]+\)"', svg)
+    ]
+    return float(view_box[1].split()[2]), sizes
+
+
+def test_figure_text_is_legible_at_every_width(survey, built_site):
+    """Each figure's smallest text, as drawn on screen: at least 9 px at 390, 800 and 1280 px, in
+    both palettes (a figure drawn for a desktop column is scaled down on a phone)."""
+    small, checked = [], set()
+    for view in VIEWS:
+        for path, record in _pages(survey, view).items():
+            for figure in record["figure_sizes"]:
+                assert figure["loaded"], f"{view} {path}: {figure['current']} did not load"
+                file = built_site / urllib.parse.urlsplit(figure["current"]).path.lstrip("/")
+                view_width, sizes = svg_text_sizes(file.read_text())
+                assert sizes, f"{file.name}: no text found in the figure"
+                smallest = min(sizes) * figure["width"] / view_width
+                checked.add((view, file.name))
+                if smallest < SMALLEST_FIGURE_TEXT_PX:
+                    small.append(
+                        f"{view} {path} {file.name}: text {smallest:.1f} px at {figure['width']:.0f} px wide"
+                    )
+    assert {view for view, _ in checked} == set(VIEWS), f"views without a figure checked: {checked}"
+    assert not small, f"figure text under {SMALLEST_FIGURE_TEXT_PX} px on screen:\n" + "\n".join(small)
+
+
+def test_no_inline_formula_is_split_over_two_lines_on_a_phone(survey):
+    broken = [
+        f"{path}: {tex}"
+        for path, record in _pages(survey, "390-light").items()
+        for tex in record["broken_math"]
+    ]
+    assert not broken, "inline formulas broken across lines at 390 px:\n" + "\n".join(broken)
 
 
 def test_figures_read_well_in_both_palettes(survey):
@@ -644,6 +880,40 @@ def test_output_lines_are_told_apart_from_comments_in_both_palettes(survey):
         )
         # Different hue, not just a shade: the colours differ by a third of the range in some channel.
         assert max(abs(x - y) for x, y in zip(out, comment, strict=True)) > 85, f"{view}: {style}"
+
+
+def test_every_toc_jump_lands_its_heading_below_the_header_near_the_top(browser_results):
+    """Each TOC link, followed at 1280 and 390 px: its heading in view within the top 150 px, not
+    under the sticky header, and the TOC highlights it, whatever lazily loaded figure lies above."""
+    landed = _record(browser_results, "toc_jumps")
+    problems, jumps = [], 0
+    for width, jumps_at_width in landed.items():
+        for target, where in jumps_at_width.items():
+            jumps += 1
+            href = "#" + target.split("#", 1)[1]
+            if not where["header"] <= where["top"] <= 150:
+                problems.append(
+                    f"{width} px {target}: heading at {where['top']:.0f} px (header ends at "
+                    f"{where['header']:.0f} px; scrolled {where['scrolled']:.0f} of {where['bottom']:.0f})"
+                )
+            elif where["active"] != href:
+                problems.append(f"{width} px {target}: the TOC highlights {where['active']}")
+    assert jumps >= 2 * 20, f"only {jumps} TOC jumps tried"
+    assert not problems, "TOC jumps that land badly:\n" + "\n".join(problems)
+
+
+def test_a_first_visit_follows_the_system_palette_and_the_toggle_still_switches(browser_results):
+    seen = _record(browser_results, "first_visit")
+    for system, expected in (("dark", "slate"), ("light", "default")):
+        assert seen[system]["loaded"] == expected, f"system {system}: palette {seen[system]['loaded']!r}"
+        # Already on the first paint, not switched over when the theme's script runs at the end.
+        assert seen[system]["first_paint"] == expected, f"system {system}: first paint {seen[system]}"
+    assert [(t["clicked"], t["scheme"]) for t in seen["dark"]["toggled"]] == [
+        ("Switch to light mode", "default"),
+        ("Switch to dark mode", "slate"),
+        ("Switch to system preference", "slate"),
+    ]
+    assert seen["dark"]["next_page"] == "default", "light chosen by hand is not kept on the next page"
 
 
 def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(browser_results):

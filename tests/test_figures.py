@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -104,6 +106,62 @@ def test_pages_show_each_figure_lazily_with_alt_text_in_both_palettes(built_site
                 assert alt and len(alt.group(1).split()) >= 15, (page, name)
                 # Lazy: the palette's other variant (display: none) is never fetched.
                 assert 'loading="lazy"' in tag.group(0), (page, name, theme)
+
+
+def test_pages_reserve_each_figures_size_and_offer_phones_a_narrow_drawing(built_site):
+    """Every figure's <img> carries its drawing's width and height (so that the page does not move
+    when it loads lazily), inside a <picture> whose <source> offers narrow screens the narrow
+    drawing, with its own width and height."""
+    import re
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "figures_hook_sizes", ROOT / "docs" / "hooks" / "figures.py"
+    )
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    pictures = 0
+    for html_file in built_site.rglob("*.html"):
+        html = html_file.read_text()
+        for img in re.findall(r"<img[^>]*figures/[\w-]+\.svg#only-[^>]*>", html):
+            picture = re.search(r"<picture><source ([^>]*)>" + re.escape(img) + "</picture>", html)
+            assert picture, f"{html_file}: a figure outside a <picture>: {img[:120]}"
+            wide = re.search(r'src="([^"#]*)#', img)[1]
+            narrow = re.search(r'srcset="([^"]*)"', picture[1])[1]
+            assert (
+                narrow == wide.removesuffix(".svg") + "-narrow.svg"
+                and 'media="(max-width: 37.5em)"' in picture[1]
+            )
+            for tag, src in ((img, wide), (picture[1], narrow)):
+                size = hook.svg_size((html_file.parent / src).read_text())
+                assert f'width="{size[0]}"' in tag and f'height="{size[1]}"' in tag, (html_file, src, size)
+            assert hook.svg_size((html_file.parent / narrow).read_text())[0] < 400
+            pictures += 1
+    assert pictures >= 8, pictures  # four figures, two palettes
+
+
+def test_a_narrow_drawing_stacks_the_panels_in_one_column():
+    from pathlib import Path
+
+    from paraminit.figures import depth_figure, weights_figure
+    from paraminit.propagation import compare_inits
+
+    spec = importlib.util.spec_from_file_location(
+        "figures_hook_narrow", Path(__file__).parents[1] / "docs" / "hooks" / "figures.py"
+    )
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    depth = hook.narrow(depth_figure(compare_inits(["Xavier", "Kaiming"], depth=4, width=8)))
+    assert depth.get_figwidth() == hook.NARROW_WIDTH_INCHES
+    columns = {axis.get_subplotspec().colspan.start for axis in depth.axes}
+    rows = sorted(axis.get_subplotspec().rowspan.start for axis in depth.axes)
+    assert columns == {0} and rows == [0, 1]
+    # The right-hand panel shared its y axis: stacked, it shows its own tick labels again.
+    assert depth.axes[1].yaxis.get_tick_params()["labelleft"]
+    weights = hook.narrow(weights_figure(layers=5))
+    assert sorted(axis.get_subplotspec().rowspan.start for axis in weights.axes) == [0, 1, 2, 3]
+    assert weights.get_figheight() == 4 * 1.8  # 3/4 of a 2.3-inch row, at least 1.8 inches
 
 
 def test_depth_figure_draws_each_profile_on_log_axes():

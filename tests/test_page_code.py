@@ -1,11 +1,12 @@
 """House rules for the code the chapter, why, today, library and home pages show: every line fits 79
-columns (`#>` lines included), each block imports only what it uses, and no shown block holds a
-docstring with a nested code fence."""
+columns (`#>` lines included), each block imports only what it uses, its imports sit together,
+and no shown block holds a docstring with a nested code fence."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import re
 import textwrap
 from pathlib import Path
@@ -66,6 +67,20 @@ def test_a_shown_block_imports_only_what_it_uses(code):
                 imported[alias.asname or alias.name] = node.lineno
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert not set(imported) - used, f"imported but unused: {sorted(set(imported) - used)}"
+
+
+@pytest.mark.parametrize("code", BLOCKS)
+def test_a_shown_blocks_imports_are_not_spread_apart(code):
+    """Between two imports at most one blank line (isort's between groups): a block that includes
+    several import sections shows one compact import block, not lines two blank lines apart."""
+    statements = ast.parse(code).body
+    lines = code.splitlines()
+    for before, after in itertools.pairwise(statements):
+        if isinstance(before, ast.Import | ast.ImportFrom) and isinstance(after, ast.Import | ast.ImportFrom):
+            gap = lines[before.end_lineno : after.lineno - 1]
+            assert len(gap) <= 1, (
+                f"{len(gap)} blank lines between {lines[before.lineno - 1]!r} and {lines[after.lineno - 1]!r}"
+            )
 
 
 @pytest.mark.parametrize("code", BLOCKS)

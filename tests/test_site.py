@@ -264,6 +264,38 @@ def test_no_shown_block_holds_a_nested_code_fence(page):
     assert not nested, f"blocks with a code fence inside (a docstring example?): {nested}"
 
 
+def _root_conftest():
+    """The root conftest.py: the parser `pytest --markdown-docs` reads the pages with."""
+    spec = importlib.util.spec_from_file_location("root_conftest_for_site", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SHOWN_CODE = re.compile(
+    r'<div class="(?:[\w-]+ )*highlight(?: [\w-]+)*"[^>]*>\s*<pre[^>]*>(?:<span></span>)?'
+    r"<code[^>]*>(.*?)</code>",
+    re.DOTALL,
+)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if "```" in p.read_text()], ids=page_id)
+def test_each_page_shows_the_bytes_its_tests_run(page, html_pages):
+    """The code blocks of a built page, as a reader sees (and copies) them, are the fences that
+    `pytest --markdown-docs` runs from it through conftest.py's include expansion: the same text,
+    blank lines included, in the same order."""
+    import html as html_module
+
+    markdown_it = _root_conftest().pytest_markdown_docs_markdown_it()
+    tested = [t.content.rstrip("\n") for t in markdown_it.parse(page.read_text()) if t.type == "fence"]
+    built = page_id(page).removesuffix(".md").removesuffix("index").rstrip("/")
+    shown = [
+        html_module.unescape(re.sub(r"<[^>]+>", "", code)).rstrip("\n")
+        for code in SHOWN_CODE.findall(html_pages[f"{built}/index.html".lstrip("/")])
+    ]
+    assert tested and shown == tested
+
+
 def test_every_shown_python_block_imports_only_what_it_uses(tmp_path):
     blocks = {}
     for page in PAGES:

@@ -2,6 +2,13 @@
 
 Each figure is drawn twice, for the light and the dark palette, as `figures/NAME-light.svg` and
 `figures/NAME-dark.svg`; a page shows them with Material's `#only-light` / `#only-dark` suffixes.
+Each is drawn a second time for phones, `figures/NAME-THEME-narrow.svg`: its panels stacked in one
+column of a narrower figure, with text of the same size, so that on a phone's screen the labels are
+not scaled down to a few pixels. The pages offer it in a `<picture>` for narrow screens.
+
+Every figure's `<img>` (and the phone's `<source>`) carries the width and height of its drawing,
+read from the SVG files once drawn, so that the browser reserves the figure's box before it loads:
+a figure loaded lazily pushes nothing down (a jump to a heading below it stays where it landed).
 
 The figures are drawn by this file run as a script, in a process of its own started when the
 configuration is loaded: it imports torch and matplotlib and draws while the build renders and
@@ -28,6 +35,12 @@ from mkdocs.structure.files import File, Files
 FIGURES = ("mixture", "depth", "weights", "activations", "residual", "training")
 """The site's figures, by name: `paraminit.figures.<name>_figure` draws each (see `drawers`)."""
 THEMES = ("light", "dark")
+NARROW_SUFFIX = "-narrow"
+NARROW_MEDIA = "(max-width: 37.5em)"
+"""Screens narrower than 600 px get the narrow drawing. The wide one is 504 pt (672 px) across with
+its smallest text at 8.3 pt (11 px): scaled to a column under 545 px (a screen under about 577 px),
+that text would be drawn under 9 px."""
+NARROW_WIDTH_INCHES = 3.6  # 346 px: about a phone's column (358 px at 390 px), its text at 1:1
 
 _drawing: subprocess.Popen | None = None
 _out: tempfile.TemporaryDirectory | None = None
@@ -56,23 +69,74 @@ def drawers() -> dict[str, Callable]:
     return found
 
 
-def render_svg(draw: Callable, theme: str) -> str:
-    """The figure `draw(theme=theme)` as SVG text, the same bytes for the same code on every build."""
+def narrow(figure, width: float = NARROW_WIDTH_INCHES):
+    """The same figure for a phone: its grid of panels stacked in one column, `width` inches wide.
+
+    Panels keep their order (row by row) and their text sizes; each gets a height of 3/4 of its
+    row's height in the wide figure, between 1.8 and 2.6 inches. A panel whose tick labels were
+    hidden because it shared an axis with its left-hand neighbour shows its own again. A twin axis
+    (`twinx`) moves with its panel.
+    """
+    cells: dict[tuple[int, int], list] = {}
+    grid = None
+    for axis in figure.axes:
+        spec = axis.get_subplotspec()
+        if spec is None:
+            continue  # an inset or a colour bar placed by hand stays where it was put
+        grid = spec.get_gridspec()
+        cells.setdefault((spec.rowspan.start, spec.colspan.start), []).append(axis)
+    if grid is None:
+        raise ValueError("narrow() needs a figure whose panels sit in a grid (subplots), found none")
+    if figure.get_layout_engine() is None:
+        figure.set_layout_engine("constrained")
+    row_height = figure.get_figheight() / grid.nrows
+    order = sorted(cells)
+    if grid.ncols > 1:
+        column = figure.add_gridspec(len(order), 1)
+        for index, cell in enumerate(order):
+            for axis in cells[cell]:
+                axis.set_subplotspec(column[index, 0])
+            first = cells[cell][0]
+            if cell[1] > 0 and len(first.get_shared_y_axes().get_siblings(first)) > 1:
+                first.tick_params(axis="y", labelleft=True)
+    panel = min(max(0.75 * row_height, 1.8), 2.6)
+    figure.set_size_inches(width, panel * (len(order) if grid.ncols > 1 else grid.nrows))
+    return figure
+
+
+def render_svg(draw: Callable, theme: str, *, narrow_layout: bool = False) -> str:
+    """The figure `draw(theme=theme)` as SVG text, the same bytes for the same code on every build;
+    with `narrow_layout`, laid out for a phone by `narrow`."""
     import matplotlib
 
     buffer = io.StringIO()
     # No date and a fixed hash salt: the same code gives the same bytes on every build.
     with matplotlib.rc_context({"svg.hashsalt": "paraminit"}):
-        draw(theme=theme).savefig(buffer, format="svg", metadata={"Date": None}, transparent=True)
+        figure = draw(theme=theme)
+        if narrow_layout:
+            figure = narrow(figure)
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, transparent=True)
     return buffer.getvalue()
 
 
+def figure_files() -> list[str]:
+    """Every figure file of the site, relative to the site: `figures/NAME-THEME[-narrow].svg`."""
+    return [
+        f"figures/{name}-{theme}{suffix}.svg"
+        for name in FIGURES
+        for theme in THEMES
+        for suffix in ("", NARROW_SUFFIX)
+    ]
+
+
 def draw_all(out: Path) -> None:
-    """Write every figure in every theme to `out` as `figures/NAME-THEME.svg`."""
+    """Write every figure in every theme, wide and narrow, to `out` (see `figure_files`)."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, draw in drawers().items():
         for theme in THEMES:
             (out / f"figures/{name}-{theme}.svg").write_text(render_svg(draw, theme))
+            narrow_svg = render_svg(draw, theme, narrow_layout=True)
+            (out / f"figures/{name}-{theme}{NARROW_SUFFIX}.svg").write_text(narrow_svg)
 
 
 def _finish() -> None:
@@ -108,10 +172,8 @@ class _Drawing(File):
 
 
 def on_files(files: Files, config) -> Files:
-    for name in FIGURES:
-        for theme in THEMES:
-            uri = f"figures/{name}-{theme}.svg"
-            files.append(_Drawing(uri, _out.name, config["site_dir"], config["use_directory_urls"]))
+    for uri in figure_files():
+        files.append(_Drawing(uri, _out.name, config["site_dir"], config["use_directory_urls"]))
     return files
 
 
@@ -120,32 +182,82 @@ def on_files(files: Files, config) -> Files:
 FIGURE_IMG = re.compile(
     r'<img (?![^>]*\bloading=)([^>]*\bsrc="[^"]*figures/[\w-]+\.svg#only-(?:light|dark)")'
 )
+# The same <img> once lazy, in a written page: the figure's address, its folder and its name.
+LAZY_FIGURE = re.compile(
+    r'<img loading="lazy" decoding="async" (?P<attrs>[^>]*?\bsrc="(?P<base>[^"]*?)'
+    r'(?P<name>figures/[\w-]+)\.svg#only-(?:light|dark)"[^>]*?)\s*/?>'
+)
+SVG_SIZE = re.compile(r'<svg\b[^>]*?\swidth="([\d.]+)(pt|px)?"[^>]*?\sheight="([\d.]+)(pt|px)?"')
+PX_PER = {"pt": 4 / 3, "px": 1.0, None: 1.0}
+
+_pages_with_figures: list[Path] = []
+
+
+def svg_size(svg: str) -> tuple[int, int]:
+    """An SVG's width and height in CSS pixels, from its own width and height attributes."""
+    found = SVG_SIZE.search(svg)
+    if found is None:
+        raise PluginError(f"a figure's SVG has no width and height: {svg[:200]!r}")
+    width, width_unit, height, height_unit = found.groups()
+    return round(float(width) * PX_PER[width_unit]), round(float(height) * PX_PER[height_unit])
+
+
+def sized_figures(html: str, sizes: dict[str, tuple[int, int]]) -> str:
+    """Each lazy figure <img> with its width and height, in a <picture> that offers the narrow
+    drawing to narrow screens (with its own width and height). `sizes`: `figures/NAME-THEME` and
+    `figures/NAME-THEME-narrow` to (width, height) in CSS pixels."""
+
+    def picture(match: re.Match) -> str:
+        name, base = match["name"], match["base"]
+        if name not in sizes or name + NARROW_SUFFIX not in sizes:
+            raise PluginError(f"{name}.svg is shown on a page but was not drawn")
+        (width, height), (narrow_width, narrow_height) = sizes[name], sizes[name + NARROW_SUFFIX]
+        return (
+            f'<picture><source media="{NARROW_MEDIA}" srcset="{base}{name}{NARROW_SUFFIX}.svg" '
+            f'width="{narrow_width}" height="{narrow_height}">'
+            f'<img loading="lazy" decoding="async" {match["attrs"]} width="{width}" height="{height}">'
+            "</picture>"
+        )
+
+    return LAZY_FIGURE.sub(picture, html)
 
 
 def on_post_page(output: str, page, config) -> str:
-    return FIGURE_IMG.sub(r'<img loading="lazy" decoding="async" \1', output)
+    output = FIGURE_IMG.sub(r'<img loading="lazy" decoding="async" \1', output)
+    if LAZY_FIGURE.search(output):
+        # Sized when the figures are drawn (on_post_build), in the page as written.
+        _pages_with_figures.append(Path(config["site_dir"]) / page.file.dest_uri)
+    return output
 
 
 def on_build_error(error) -> None:
+    _pages_with_figures.clear()
     _finish()
 
 
 @event_priority(-100)  # last: the other hooks' work (the fonts) runs while the drawing ends
 def on_post_build(config) -> None:
-    """Wait for the drawing, then write the figures into the site."""
+    """Wait for the drawing, write the figures into the site, then give each page's figures their
+    sizes."""
     global _drawing
     output, _ = _drawing.communicate()
     status, _drawing = _drawing.returncode, None
     if status != 0:
+        _pages_with_figures.clear()
         _finish()
         raise PluginError(f"drawing the site's figures failed (exit status {status}):\n{output}")
-    for name in FIGURES:
-        for theme in THEMES:
-            uri = f"figures/{name}-{theme}.svg"
-            target = Path(config["site_dir"]) / uri
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(_out.name) / uri, target)
+    sizes = {}
+    for uri in figure_files():
+        target = Path(config["site_dir"]) / uri
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(_out.name) / uri, target)
+        sizes[uri.removesuffix(".svg")] = svg_size(target.read_text())
     _finish()
+    try:
+        for html in _pages_with_figures:
+            html.write_text(sized_figures(html.read_text(), sizes))
+    finally:
+        _pages_with_figures.clear()
 
 
 if __name__ == "__main__":

@@ -18,20 +18,22 @@ Example:
     ```
 """
 
-# Each page block includes only the import sections it uses.
+# Each page block includes only the import sections it uses, one under the other, and shows them
+# as one import block: the sections hold no blank lines (isort and the formatter would add some
+# around the markers).
+# fmt: off
+# isort: off
 # --8<-- [start:import_nn]
 from torch import nn
-
 # --8<-- [end:import_nn]
 # --8<-- [start:import_require]
 from paraminit import require_materialized
-
 # --8<-- [end:import_require]
-# isort: split
 # --8<-- [start:import_mixture]
 from paraminit import mixture_
-
 # --8<-- [end:import_mixture]
+# isort: on
+# fmt: on
 
 __all__ = ["init_42", "init_constant", "init_mixture", "init_normal", "init_xavier", "make_net"]
 
