@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from paraminit.propagation import (
+    ACTIVATION_GAIN,
+    ACTIVATIONS,
     INITS,
     compare_inits,
     expected_log_norm_drift,
@@ -16,6 +18,7 @@ from paraminit.propagation import (
     layer_activations,
     log_norm_drift,
     predicted_profile,
+    profile_grid,
     relu_moment_factor,
     signal_profile,
     tanh_profile,
@@ -121,6 +124,10 @@ def test_layer_activations_are_copies_from_the_same_run():
         (lambda: log_norm_drift("Kaiming", width=8, seeds=0), "seeds must be a positive integer"),
         (lambda: expected_log_norm_drift(0, 5), "width must be a positive integer"),
         (lambda: tanh_profile(1.0, depth=-1), "depth must be a positive integer"),
+        (lambda: signal_profile("Kaiming", activation="gelu"), "unknown activation 'gelu'"),
+        (lambda: profile_grid(["Kaiming"], ["relu"], [4, 0]), "depth must be a positive integer, got 0"),
+        (lambda: profile_grid(["Kaiming", "He"], ["relu"], [4]), "unknown init 'He'"),
+        (lambda: profile_grid(["Kaiming"], ["relu", "elu"], [4]), "unknown activation 'elu'"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(call, message):
@@ -249,3 +256,43 @@ def test_most_networks_end_below_the_prediction_and_a_few_far_above():
     squares = [math.exp(2 * v) for v in logs]
     assert sorted(squares)[50] < 0.5  # the median network: below half the predicted second moment
     assert sum(squares) / len(squares) == pytest.approx(1.0, abs=0.5)  # the mean: near the prediction
+
+
+def test_a_grid_of_profiles_is_each_signal_profile_to_the_last_bit():
+    names = [*INITS, ACTIVATION_GAIN]
+    grid = profile_grid(names, list(ACTIVATIONS), [3, 5], width=16, batch=4, seed=3)
+    assert list(grid) == [(n, a, d) for n in names for d in (3, 5) for a in ACTIVATIONS]
+    for (name, activation, depth), profile in grid.items():
+        alone = signal_profile(name, activation=activation, depth=depth, width=16, batch=4, seed=3)
+        assert profile == alone, (name, activation, depth)
+
+
+def test_the_activations_gain_is_the_relu_gain_under_relu_gain_1_when_linear_and_5_3_under_tanh():
+    def same(name, activation, other, other_activation="relu"):
+        one, two = (
+            signal_profile(n, activation=a, depth=4, width=16)
+            for n, a in ((name, activation), (other, other_activation))
+        )
+        return (one.activations, one.gradients, one.weight_gradients) == (
+            two.activations,
+            two.gradients,
+            two.weight_gradients,
+        )
+
+    assert same(ACTIVATION_GAIN, "relu", "Xavier, ReLU gain")
+    assert same(ACTIVATION_GAIN, "linear", "Xavier", "linear")
+    tanh = signal_profile(ACTIVATION_GAIN, activation="tanh", depth=4, width=16)
+    assert tanh.activations == tanh_profile(5 / 3, depth=4, width=16).activations
+    assert signal_profile("Xavier", activation="tanh", depth=4, width=16).gradients == (
+        tanh_profile(1.0, depth=4, width=16).gradients
+    )
+    assert not same(ACTIVATION_GAIN, "tanh", "Xavier", "tanh")  # the wrong gain is told apart
+
+
+def test_a_shallow_run_is_not_the_first_layers_of_a_deep_one():
+    """The weights are drawn before the input, and the gradient starts at the top: each depth is a
+    run of its own (so a figure cannot show the first 10 layers of a 50-layer run as 10 layers)."""
+    deep = signal_profile("Kaiming", depth=50, width=32)
+    shallow = signal_profile("Kaiming", depth=10, width=32)
+    assert deep.activations[:10] != shallow.activations
+    assert deep.gradients[:10] != shallow.gradients
