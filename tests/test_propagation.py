@@ -296,3 +296,39 @@ def test_a_shallow_run_is_not_the_first_layers_of_a_deep_one():
     shallow = signal_profile("Kaiming", depth=10, width=32)
     assert deep.activations[:10] != shallow.activations
     assert deep.gradients[:10] != shallow.gradients
+
+
+# ---- the interactive figure's runs, as the "why" page describes them -------------------------------
+
+
+def test_under_tanh_xavier_decays_slowly_from_0_63_to_0_10():
+    tanh = signal_profile("Xavier", activation="tanh", depth=DEPTH, width=WIDTH)
+    relu = signal_profile("Xavier", depth=DEPTH, width=WIDTH)
+    assert round(tanh.activations[0], 2) == 0.63 and round(tanh.activations[-1], 2) == 0.10
+    # Slowly: about 1 / sqrt(2 l) after l layers, not the factor 0.71 per layer that ReLU gives.
+    assert per_layer(tanh.activations) > 0.95 and per_layer(relu.activations) < 0.72
+
+
+def test_without_an_activation_xavier_keeps_the_scale_between_0_97_and_1_08():
+    weight_var, _ = init_variances("Xavier", WIDTH, WIDTH)
+    assert WIDTH * weight_var == 1.0  # the factor per layer of a linear layer, n sigma^2: exactly 1
+    linear = signal_profile("Xavier", activation="linear", depth=DEPTH, width=WIDTH)
+    assert min(linear.activations) >= 0.97 and max(linear.activations) <= 1.08
+    relu = signal_profile("Xavier", depth=DEPTH, width=WIDTH)  # the same weights, ReLU: not kept
+    assert min(relu.activations) < 0.97
+
+
+def test_without_an_activation_kaiming_grows_the_scale_by_sqrt_2_per_layer_to_4_3e7():
+    linear = signal_profile("Kaiming", activation="linear", depth=DEPTH, width=WIDTH)
+    assert per_layer(linear.activations) == pytest.approx(math.sqrt(2), rel=0.01)
+    assert f"{linear.activations[-1]:.1e}" == "4.3e+07"
+    relu = signal_profile("Kaiming", depth=DEPTH, width=WIDTH)  # made for ReLU: there it holds
+    assert per_layer(relu.activations) == pytest.approx(1.0, abs=0.01)
+
+
+def test_under_tanh_the_activations_gain_holds_0_65_and_the_gradient_grows_85_fold():
+    held = signal_profile(ACTIVATION_GAIN, activation="tanh", depth=DEPTH, width=WIDTH)
+    assert all(0.6 < a < 0.7 for a in held.activations[9:]) and round(held.activations[-1], 2) == 0.65
+    assert round(held.gradients[0] / held.gradients[-1]) == 85
+    gain_1 = signal_profile("Xavier", activation="tanh", depth=DEPTH, width=WIDTH)
+    assert not all(0.6 < a < 0.7 for a in gain_1.activations[9:])
