@@ -9,8 +9,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+# OpenMP's idle threads sleep instead of spinning while they wait for work. Most of this suite's
+# operations are on small tensors, and with the default (spinning) a test process that shares two
+# cores with other work (a build, a notebook kernel, the ranks, a browser, other users) took up to
+# a hundred times longer over them. No result changes. Set before torch loads OpenMP (below); the
+# processes that tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch

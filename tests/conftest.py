@@ -156,12 +156,29 @@ def browser_checks_in_the_background(request) -> Iterator[None]:
         return
     module = browser_items[0].module
     with contextlib.suppress(ImportError):  # imported here, not in the job's thread (see below)
-        import playwright.sync_api  # noqa: F401
+        _import_playwright_whole()
     module.JOB = module.BrowserJob(request.getfixturevalue("built_site")).start()
     try:
         yield
     finally:
         module.JOB.result()  # Chromium is closed before the run ends, whatever the tests did
+
+
+def _import_playwright_whole() -> None:
+    """Import playwright and every module of its implementation in this thread, before the browser
+    job starts: playwright imports some of them only when it connects (`protocol_channels`, say),
+    and coverage, when `sys.path` changes for a while (pytester's in-process run applies pyproject's
+    `pythonpath`), drops from `sys.modules` every module imported in the meantime, including one
+    the job's thread is importing (a `KeyError` in importlib, which crashed the browser checks)."""
+    import importlib
+    import pkgutil
+
+    import playwright._impl
+    import playwright.sync_api
+
+    for info in pkgutil.walk_packages(playwright._impl.__path__, "playwright._impl."):
+        if not info.name.rsplit(".", 1)[-1].startswith("__"):  # __pyinstaller: hooks for a bundler
+            importlib.import_module(info.name)
 
 
 class _LogRecords(logging.Handler):

@@ -303,10 +303,22 @@ def _settle(page) -> None:
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))")
 
 
+# A JPEG is at most 65,535 pixels high, and Chromium writes an empty file for a taller page (the API
+# reference at 390 px): a long page is saved in parts of this height, `name.jpeg`, `name-2.jpeg`, ...
+SCREENSHOT_PART_PX = 30_000
+
+
 def _screenshot(page, width: int, path: str) -> Path:
+    """Save the whole page, in parts if it is tall; return the first part."""
     shot = ARTIFACTS / "screenshots" / str(width) / f"{_slug(path)}.jpeg"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=80)
+    for old in shot.parent.glob(f"{_slug(path)}-*.jpeg"):
+        old.unlink()
+    height = page.evaluate("document.documentElement.scrollHeight")
+    for part, top in enumerate(range(0, max(height, 1), SCREENSHOT_PART_PX), start=1):
+        clip = {"x": 0, "y": top, "width": width, "height": min(SCREENSHOT_PART_PX, height - top)}
+        name = shot if part == 1 else shot.with_name(f"{_slug(path)}-{part}.jpeg")
+        page.screenshot(path=str(name), full_page=True, clip=clip, type="jpeg", quality=80)
     return shot
 
 
@@ -1173,7 +1185,8 @@ def test_screenshots_of_every_page_at_both_widths_are_saved(survey, pages):
     for view in ("1280-light", "390-light"):
         for path in pages:
             shot = survey[view][path]["screenshot"]
-            assert shot.is_file() and shot.stat().st_size > 5_000, shot
+            parts = [shot, *sorted(shot.parent.glob(f"{shot.stem}-*.jpeg"))]
+            assert all(part.is_file() and part.stat().st_size > 5_000 for part in parts), parts
 
 
 def test_no_request_leaves_localhost(survey, browser_results):

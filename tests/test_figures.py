@@ -156,9 +156,9 @@ def test_a_narrow_drawing_stacks_the_panels_in_one_column():
     assert depth.get_figwidth() == hook.NARROW_WIDTH_INCHES
     columns = {axis.get_subplotspec().colspan.start for axis in depth.axes}
     rows = sorted(axis.get_subplotspec().rowspan.start for axis in depth.axes)
-    assert columns == {0} and rows == [0, 1]
-    # The right-hand panel shared its y axis: stacked, it shows its own tick labels again.
-    assert depth.axes[1].yaxis.get_tick_params()["labelleft"]
+    assert columns == {0} and rows == [0, 1, 2]  # three panels: activations, two gradients
+    # The panels to the right shared the y axis: stacked, each shows its own tick labels again.
+    assert all(axis.yaxis.get_tick_params()["labelleft"] for axis in depth.axes[1:])
     weights = hook.narrow(weights_figure(layers=5))
     assert sorted(axis.get_subplotspec().rowspan.start for axis in weights.axes) == [0, 1, 2, 3]
     assert weights.get_figheight() == 4 * 1.8  # 3/4 of a 2.3-inch row, at least 1.8 inches

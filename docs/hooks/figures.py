@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -239,6 +240,9 @@ def on_config(config):
     _drawing = subprocess.Popen(
         [sys.executable, __file__, _out.name],
         cwd=Path(__file__).parents[2],
+        # OpenMP's idle threads sleep instead of spinning: the drawing shares the processor with
+        # the notebook's kernel and the build, and spinning threads slowed all three.
+        env={"OMP_WAIT_POLICY": "PASSIVE", **os.environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -287,7 +287,9 @@ def execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode
         resources={"metadata": {"path": str(cwd)}},
         config=config,
     )
-    client.execute()
+    # OpenMP's idle threads sleep instead of spinning: the kernel shares the processor with the
+    # figures' process and the build, and spinning threads slowed all three.
+    client.execute(env={"OMP_WAIT_POLICY": "PASSIVE", **os.environ})
     # A cell's printing arrives in as many messages as its flushes happened to make: joined into
     # one output per stream, and no timestamps, so that the same code gives the same notebook.
     notebook, _ = CoalesceStreamsPreprocessor().preprocess(notebook, {})
