@@ -680,6 +680,7 @@ EXPLORER_SHOWN = """() => {
                 layers: points.map(([x]) => 1 + (x - left) / width * (depth - 1)),
                 logs: points.map(([, y]) => high - (y - top) / height * (high - low)),
                 pixel: (high - low) / height,
+                layerPixel: (depth - 1) / width,
                 chosenWidth: parseFloat(style(chosen)?.strokeWidth),
                 otherWidth: parseFloat(style(other)?.strokeWidth),
                 markers: svg.querySelectorAll('circle').length,
@@ -1303,7 +1304,10 @@ def _check_view(shown: dict, data: dict, hook) -> list[str]:
                 f"{where}: draws {panel['config']}, lines {panel['lines']}, chosen {panel['chosen']}"
             )
             continue
-        if [round(layer, 3) for layer in panel["layers"]] != list(range(1, depth + 1)):
+        # The points' coordinates are written to a tenth of a pixel: each within a pixel of its layer.
+        if len(panel["layers"]) != depth or any(
+            abs(layer - k) > panel["layerPixel"] for k, layer in enumerate(panel["layers"], start=1)
+        ):
             problems.append(f"{where}: points at layers {panel['layers']}")
         values = run[panel["values"]]
         off = [
