@@ -10,9 +10,10 @@ load, read well on either background and show their text at a legible size at ev
 the browser follows every link of every page's table of contents at 1280 and 390 px (the heading
 lands near the top, below the header, highlighted in the table of contents), opens the site for
 the first time with the system in dark and in light (the palette follows it, and the toggle still
-switches), and tries the copy button, the search box and the math. Screenshots of every page at
-1280 and 390 px are saved under test-artifacts/screenshots/ (git-ignored; PARAMINIT_ARTIFACTS moves
-it).
+switches), and tries the copy button, the search box, the math and the interactive figure of the
+"why" page (each control, by mouse and by keyboard alone, at every width in both palettes).
+Screenshots of every page at 1280 and 390 px are saved under test-artifacts/screenshots/
+(git-ignored; PARAMINIT_ARTIFACTS moves it).
 
 All of that is one job, `run_in_browser`, which tests/conftest.py starts in a background thread as
 the test run begins: the browser works while the library's tests use the processor, and the tests
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import json
+import math
 import os
 import re
 import sys
@@ -268,6 +271,24 @@ OUTPUT_STYLE = """() => {
 }"""
 
 
+# Each interactive figure (docs/hooks/scale_explorer.py) brought into view, as a reader scrolling
+# down would: it fetches its data and draws. Its state once done ("ready"), and back to the top.
+DRAW_INTERACTIVE = """async () => {
+    const figures = [...document.querySelectorAll('.md-content .paraminit-explorer')];
+    const states = [];
+    for (const figure of figures) {
+        figure.scrollIntoView();
+        const deadline = Date.now() + 10000;
+        while (!['ready', 'failed'].includes(figure.dataset.state) && Date.now() < deadline) {
+            await new Promise(done => setTimeout(done, 50));
+        }
+        states.push(figure.dataset.state);
+    }
+    window.scrollTo(0, 0);
+    return states;
+}"""
+
+
 def _slug(path: str) -> str:
     return path.strip("/").replace("/", "_").removesuffix(".html") or "index"
 
@@ -327,6 +348,8 @@ def look_at_every_page(browser, site: str, pages: list[str]) -> dict[str, dict]:
                 }
             page.evaluate("document.querySelectorAll('.md-content details').forEach(d => d.open = true)")
             page.add_style_tag(content=LAID_OUT)
+            # Interactive figures draw when they come near the screen: drawn, they are measured too.
+            seen[f"{WIDTHS[-1]}-light"][path]["interactive"] = page.evaluate(DRAW_INTERACTIVE)
             for palette in ("light", "dark"):
                 if palette == "dark":
                     page.click('label[title="Switch to dark mode"]')  # the theme's own toggle
@@ -618,6 +641,219 @@ def check_search_of_the_site(browser, site: str, site_dir: Path) -> dict[str, di
         visit.close()
 
 
+# ---- the interactive figure of the "why" page ------------------------------------------------------
+
+WHY = "/why-initialization/"
+EXPLORER_DATA = "data/scale-by-layer.json"
+
+# What the interactive figure shows now: the form's choice, the caption, the table, and for each
+# chart the configuration it draws, its lines, and the chosen line's values read back from its
+# points through the chart's axes (`data-box`: left, top, width, height; `data-axis`: the decades at
+# the bottom and the top), with the size of a pixel in decades.
+EXPLORER_SHOWN = """() => {
+    const root = document.getElementById('scale-explorer');
+    const form = new FormData(root.querySelector('form'));
+    const style = el => el && getComputedStyle(el);
+    return {
+        state: root.dataset.state,
+        form: {init: form.get('init'), activation: form.get('activation'), depth: form.get('depth')},
+        caption: document.getElementById('scale-explorer-summary').textContent,
+        configuration: document.getElementById('scale-explorer-configuration').textContent,
+        rows: [...document.querySelectorAll('#scale-explorer-rows tr')]
+            .map(tr => [...tr.cells].map(td => td.textContent)),
+        legend: [...root.querySelectorAll('.paraminit-explorer__legend li.is-chosen')]
+            .map(li => li.textContent),
+        panels: [...root.querySelectorAll('.paraminit-explorer__panel')].map(panel => {
+            const svg = panel.querySelector('svg');
+            const [left, top, width, height] = (svg.dataset.box || '0 0 0 0').split(' ').map(Number);
+            const [low, high] = (svg.dataset.axis || '0 0').split(' ').map(Number);
+            const chosen = svg.querySelector('polyline.is-chosen');
+            const other = svg.querySelector('polyline:not(.is-chosen)');
+            const points = chosen
+                ? chosen.getAttribute('points').split(' ').map(p => p.split(',').map(Number)) : [];
+            const depth = Number((svg.dataset.config || '||0').split('|')[2]);
+            return {
+                values: panel.dataset.values,
+                config: svg.dataset.config,
+                lines: [...svg.querySelectorAll('polyline')].map(line => line.dataset.init),
+                chosen: chosen && chosen.dataset.init,
+                layers: points.map(([x]) => 1 + (x - left) / width * (depth - 1)),
+                logs: points.map(([, y]) => high - (y - top) / height * (high - low)),
+                pixel: (high - low) / height,
+                layerPixel: (depth - 1) / width,
+                chosenWidth: parseFloat(style(chosen)?.strokeWidth),
+                otherWidth: parseFloat(style(other)?.strokeWidth),
+                markers: svg.querySelectorAll('circle').length,
+            };
+        }),
+    };
+}"""
+
+# Colours and sizes of the drawn charts: each line's stroke, each text's fill and font size, the
+# page's background; the charts' boxes against the figure's; the page's width.
+EXPLORER_LOOKS = """() => {
+    const root = document.getElementById('scale-explorer');
+    const svgs = [...root.querySelectorAll('svg.paraminit-explorer__chart')];
+    return {
+        background: getComputedStyle(document.body).backgroundColor,
+        strokes: [...new Set(svgs.flatMap(svg => [...svg.querySelectorAll('polyline')])
+            .map(line => getComputedStyle(line).stroke))],
+        fills: [...new Set(svgs.flatMap(svg => [...svg.querySelectorAll('text')])
+            .map(text => getComputedStyle(text).fill))],
+        fontSizes: svgs.flatMap(svg => [...svg.querySelectorAll('text, tspan')])
+            .map(text => parseFloat(getComputedStyle(text).fontSize)),
+        texts: svgs.reduce((n, svg) => n + svg.querySelectorAll('text').length, 0),
+        charts: svgs.map(svg => svg.getBoundingClientRect().right),
+        figure: root.getBoundingClientRect().right,
+        page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+    };
+}"""
+
+# axe on the interactive figure alone, every rule (the page around it is checked by the survey).
+AXE_ON_EXPLORER = """async () => {
+    const result = await axe.run('#scale-explorer', {resultTypes: ['violations']});
+    return result.violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.id} (${v.impact}): ${v.help}; ` +
+                  v.nodes.slice(0, 4).map(n => n.target.join(' ')).join(' | '));
+}"""
+
+EXPLORER_READY = "document.getElementById('scale-explorer').dataset.state === 'ready'"
+# The caption once it differs from `text`: the figure has taken in a change.
+CAPTION_CHANGED = "text => document.getElementById('scale-explorer-summary').textContent !== text"
+
+# Each control in turn, each choice a change from the one before: (control, value).
+EXPLORER_STEPS = (
+    ("init", "Xavier"),
+    ("activation", "tanh"),
+    ("depth", "10"),
+    ("activation", "linear"),
+    ("init", "N(0, 0.1²)"),
+    ("depth", "20"),
+    ("init", "Xavier, activation's gain"),
+    ("activation", "tanh"),
+    ("depth", "50"),
+    ("init", "PyTorch default"),
+    ("activation", "relu"),
+    ("init", "Kaiming"),
+)
+
+
+def _choose(page, control: str, value: str) -> None:
+    if control == "init":
+        page.select_option("#scale-explorer-init", value)
+    else:
+        page.check(f'#scale-explorer input[name="{control}"][value="{value}"]')
+
+
+def check_scale_explorer(browser, site: str) -> dict:
+    """The interactive figure of the "why" page: when its data is fetched; what it shows after each
+    choice of each control; the same by keyboard alone; axe, colours, sizes and the page's width
+    at every width in both palettes."""
+    record: dict = {}
+    visit = Visit(browser, site, **DESKTOP)
+    try:
+        page = visit.goto(WHY, wait_until="load")
+        _settle(page)
+        record["on_load"] = {
+            "shown": page.evaluate(EXPLORER_SHOWN),
+            "requests": [u for u in visit.requests if u.endswith(EXPLORER_DATA)],
+        }
+        page.locator("#scale-explorer").scroll_into_view_if_needed()
+        page.wait_for_function(EXPLORER_READY)
+        record["drawn"] = page.evaluate(EXPLORER_SHOWN)
+        record["requests"] = [u for u in visit.requests if u.endswith(EXPLORER_DATA)]
+        steps = []
+        for control, value in EXPLORER_STEPS:
+            before = page.evaluate(EXPLORER_SHOWN)["caption"]
+            _choose(page, control, value)
+            page.wait_for_function(CAPTION_CHANGED, arg=before)
+            steps.append({"control": control, "value": value, **page.evaluate(EXPLORER_SHOWN)})
+        record["steps"] = steps
+
+        # Keyboard alone, from the permalink of the figure's heading (the last stop before it).
+        page = visit.goto(WHY, wait_until="load")
+        page.locator('a.headerlink[href="#any-init-activation-and-depth"]').focus()
+        keys = []
+        for key in ("Tab", "ArrowUp", "Tab", "ArrowRight", "Tab", "ArrowLeft", "Tab", "Enter"):
+            page.keyboard.press(key)
+            _settle(page)
+            if key != "Tab":
+                page.wait_for_function(EXPLORER_READY)
+            keys.append(
+                {
+                    "key": key,
+                    "focused": page.evaluate(
+                        """() => { const el = document.activeElement;
+                        return {tag: el.tagName.toLowerCase(), id: el.id, name: el.name || '',
+                                value: el.value || '', outline: getComputedStyle(el).outlineStyle,
+                                open: !!el.closest('details')?.open}; }"""
+                    ),
+                    **page.evaluate(EXPLORER_SHOWN),
+                }
+            )
+        record["keyboard"] = keys
+
+        # Drawn at every width in both palettes: axe, colours, sizes, the page's width.
+        looks = {}
+        for scheme in ("default", "slate"):
+            palette = Visit(browser, site, **DESKTOP, scheme=scheme)
+            try:
+                page = palette.goto(WHY, wait_until="load")
+                page.add_script_tag(path=str(AXE))
+                page.locator("#scale-explorer").scroll_into_view_if_needed()
+                page.wait_for_function(EXPLORER_READY)
+                page.evaluate("document.querySelector('#scale-explorer details').open = true")
+                for width in WIDTHS:
+                    page.set_viewport_size(SIZES[width])
+                    _settle(page)
+                    _settle(page)  # the charts are drawn again for the new width
+                    looks[f"{width}-{'light' if scheme == 'default' else 'dark'}"] = {
+                        **page.evaluate(EXPLORER_LOOKS),
+                        "axe": page.evaluate(AXE_ON_EXPLORER),
+                        "shown": page.evaluate(EXPLORER_SHOWN),
+                    }
+                record.setdefault("problems", []).extend(palette.errors + palette.failed)
+                record.setdefault("outside", []).extend(
+                    [u for u in palette.requests if not palette.is_local(u)] + palette.blocked
+                )
+            finally:
+                palette.close()
+        record["looks"] = looks
+
+        # Without JavaScript: what is on show, and the table opened as a reader would.
+        plain = browser.new_context(viewport=PHONE, java_script_enabled=False)
+        try:
+            page = plain.new_page()
+            page.route(
+                "**/*",
+                lambda route: route.continue_() if route.request.url.startswith(site) else route.abort(),
+            )
+            page.goto(site + WHY, wait_until="load")
+            page.locator("#scale-explorer details > summary").click()
+            record["without_script"] = page.evaluate(
+                """() => {
+                const root = document.getElementById('scale-explorer');
+                const shown = el => !!el && el.checkVisibility();
+                return {
+                    controls: shown(root.querySelector('form')),
+                    charts: shown(root.querySelector('.paraminit-explorer__panels')),
+                    caption: shown(document.getElementById('scale-explorer-summary')) &&
+                        document.getElementById('scale-explorer-summary').textContent,
+                    rows: [...document.querySelectorAll('#scale-explorer-rows tr')].filter(shown).length,
+                    wide: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+                };
+            }"""
+            )
+        finally:
+            plain.close()
+        record["problems"] += visit.errors + visit.failed
+        record["outside"] += [u for u in visit.requests if not visit.is_local(u)] + visit.blocked
+        return record
+    finally:
+        visit.close()
+
+
 # ---- the job: everything above, once, with one Chromium ------------------------------------------
 
 
@@ -658,6 +894,7 @@ def run_in_browser(site_dir: Path) -> dict:
                     "search_site": _attempt(check_search_of_the_site, browser, site, site_dir),
                     "toc_jumps": _attempt(check_toc_jumps, browser, site, pages),
                     "first_visit": _attempt(check_first_visit_palette, browser, site),
+                    "scale_explorer": _attempt(check_scale_explorer, browser, site),
                 }
             finally:
                 browser.close()
@@ -1004,3 +1241,200 @@ def test_search_finds_every_page_that_names_glorot_kaiming_or_he(browser_results
                 f"{word!r}: pages naming it {sorted(record['naming'])}, found {sorted(record['found'])}"
             )
     assert not problems, "\n".join(problems)
+
+
+# ---- the interactive figure of the "why" page ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def explorer(browser_results) -> dict:
+    return _record(browser_results, "scale_explorer")
+
+
+@pytest.fixture(scope="session")
+def explorer_data(built_site) -> dict:
+    return json.loads((built_site / EXPLORER_DATA).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def explorer_hook():
+    spec = importlib.util.spec_from_file_location(
+        "scale_explorer_hook", ROOT / "docs/hooks/scale_explorer.py"
+    )
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+def _expected_view(data: dict, hook, init: str, activation: str, depth: int) -> dict:
+    run = data["runs"][activation][str(depth)][init]
+    return {
+        "caption": hook.summary(data, init, activation, depth),
+        "configuration": f"{init}, activation {data['activations'][activation]}, {depth} layers",
+        "rows": [
+            [str(layer), *(hook.number(run[key][layer - 1]) for key in "hgw")]
+            for layer in range(1, depth + 1)
+        ],
+    }
+
+
+def _check_view(shown: dict, data: dict, hook) -> list[str]:
+    """What is wrong with one view of the figure: the caption, table, legend and each chart against
+    the data of the configuration its form shows."""
+    form = shown["form"]
+    init, activation, depth = form["init"], form["activation"], int(form["depth"])
+    config = f"{init}|{activation}|{depth}"
+    expected = _expected_view(data, hook, init, activation, depth)
+    problems = [
+        f"{config}: {key} {shown[key]!r}, expected {expected[key]!r}"
+        for key in ("caption", "configuration", "rows")
+        if shown[key] != expected[key]
+    ]
+    if shown["legend"] != [init]:
+        problems.append(f"{config}: the legend marks {shown['legend']}")
+    run = data["runs"][activation][str(depth)][init]
+    for panel in shown["panels"]:
+        where = f"{config} chart {panel['values']}"
+        if (
+            panel["config"] != config
+            or panel["chosen"] != init
+            or sorted(panel["lines"]) != sorted(data["inits"])
+        ):
+            problems.append(
+                f"{where}: draws {panel['config']}, lines {panel['lines']}, chosen {panel['chosen']}"
+            )
+            continue
+        # The points' coordinates are written to a tenth of a pixel: each within a pixel of its layer.
+        if len(panel["layers"]) != depth or any(
+            abs(layer - k) > panel["layerPixel"] for k, layer in enumerate(panel["layers"], start=1)
+        ):
+            problems.append(f"{where}: points at layers {panel['layers']}")
+        values = run[panel["values"]]
+        off = [
+            (layer, log, math.log10(value))
+            for layer, (log, value) in enumerate(zip(panel["logs"], values, strict=True), start=1)
+            if abs(log - math.log10(value)) > panel["pixel"]
+        ]
+        if off:
+            problems.append(
+                f"{where}: points more than a pixel from the data (layer, drawn, data): {off[:3]}"
+            )
+        if not panel["chosenWidth"] >= 1.5 * panel["otherWidth"] or panel["markers"] < 5:
+            problems.append(f"{where}: the chosen line is not drawn thick and marked: {panel}")
+    return problems
+
+
+def test_the_interactive_figure_fetches_its_data_only_near_the_screen(explorer):
+    on_load = explorer["on_load"]
+    assert on_load["requests"] == [] and on_load["shown"]["state"] == "idle", on_load
+    assert len(explorer["requests"]) == 1 and explorer["drawn"]["state"] == "ready", explorer["requests"]
+
+
+def test_each_control_of_the_interactive_figure_changes_its_charts_caption_and_table(
+    explorer, explorer_data, explorer_hook
+):
+    """The default as built, then each control in turn: every view shows the data of the form's
+    choice (caption, table, legend, and every chart's points to a pixel), and every choice changes
+    the charts and the caption."""
+    drawn, built = explorer["drawn"], explorer["on_load"]["shown"]
+    assert drawn["form"] == {"init": "Kaiming", "activation": "relu", "depth": "50"}
+    assert built["caption"] == drawn["caption"] and built["rows"] == drawn["rows"]  # as the build wrote it
+    problems = _check_view(drawn, explorer_data, explorer_hook)
+    previous = drawn
+    for step in explorer["steps"]:
+        assert step["form"][step["control"]] == step["value"], step["form"]
+        problems += _check_view(step, explorer_data, explorer_hook)
+        if step["caption"] == previous["caption"] or step["panels"] == previous["panels"]:
+            problems.append(
+                f"choosing {step['control']} {step['value']} did not change the caption and charts"
+            )
+        previous = step
+    controls = {(step["control"], step["value"]) for step in explorer["steps"]}
+    assert {c for c, _ in controls} == {"init", "activation", "depth"} and len(controls) >= 10
+    assert not problems, "\n".join(problems)
+
+
+def test_the_interactive_figure_works_by_keyboard_alone(explorer, explorer_data, explorer_hook):
+    """Tab to the init (arrow up: the one above Kaiming), Tab to the activation (arrow right: tanh),
+    Tab to the depth (arrow left: 20 layers), Tab to the table and Enter opens it; each key's
+    effect shown in the caption, table and charts, and the focused control outlined."""
+    keys = explorer["keyboard"]
+    focused = [(k["key"], k["focused"]["tag"], k["focused"]["id"] or k["focused"]["name"]) for k in keys]
+    assert focused == [
+        ("Tab", "select", "scale-explorer-init"),
+        ("ArrowUp", "select", "scale-explorer-init"),
+        ("Tab", "input", "activation"),
+        ("ArrowRight", "input", "activation"),
+        ("Tab", "input", "depth"),
+        ("ArrowLeft", "input", "depth"),
+        ("Tab", "summary", ""),
+        ("Enter", "summary", ""),
+    ], focused
+    forms = [k["form"] for k in keys]
+    assert forms[1] == {"init": "Xavier, activation's gain", "activation": "relu", "depth": "50"}
+    assert forms[3] == {"init": "Xavier, activation's gain", "activation": "tanh", "depth": "50"}
+    assert forms[5] == {"init": "Xavier, activation's gain", "activation": "tanh", "depth": "20"}
+    assert keys[-1]["focused"]["open"], "Enter on the table's summary did not open it"
+    problems = [p for k in keys[1:6:2] for p in _check_view(k, explorer_data, explorer_hook)]
+    assert not problems, "\n".join(problems)
+    assert all(k["focused"]["outline"] != "none" for k in keys), [k["focused"] for k in keys]
+
+
+def _blend(css: str, background: tuple[float, ...]) -> tuple[float, ...]:
+    """A CSS colour, rgb() or rgba(), as seen over `background`."""
+    values = [float(v) for v in re.findall(r"[\d.]+", css)]
+    alpha = values[3] if len(values) > 3 else 1.0
+    return tuple(alpha * c + (1 - alpha) * b for c, b in zip(values[:3], background, strict=True))
+
+
+def test_the_interactive_figure_passes_axe_fits_and_reads_well_at_every_width_in_both_palettes(explorer):
+    """Drawn at 1280, 800 and 390 px in both palettes: axe finds nothing serious, no chart sticks out
+    of the figure and the page does not scroll sideways, every line has 3:1 against the page and
+    every text 4.5:1, and no text is under 9 px."""
+    looks = explorer["looks"]
+    assert set(looks) == set(VIEWS)
+    problems = []
+    for view, seen in looks.items():
+        background = _rgb(seen["background"])
+        problems += [f"{view}: axe: {v}" for v in seen["axe"]]
+        if seen["page"][0] > seen["page"][1] or max(seen["charts"]) > seen["figure"] + 0.5:
+            problems.append(f"{view}: wider than the screen or the figure: {seen['page']}, {seen['charts']}")
+        if len(seen["strokes"]) != 6:
+            problems.append(
+                f"{view}: {len(seen['strokes'])} line colours, not one per init: {seen['strokes']}"
+            )
+        problems += [
+            f"{view}: line {stroke} has {_contrast(_blend(stroke, background), background):.2f}:1"
+            for stroke in seen["strokes"]
+            if _contrast(_blend(stroke, background), background) < 3
+        ]
+        problems += [
+            f"{view}: text {fill} has {_contrast(_blend(fill, background), background):.2f}:1"
+            for fill in seen["fills"]
+            if _contrast(_blend(fill, background), background) < 4.5
+        ]
+        if seen["texts"] < 3 * 8 or min(seen["fontSizes"]) < SMALLEST_FIGURE_TEXT_PX:
+            problems.append(f"{view}: {seen['texts']} texts, the smallest {min(seen['fontSizes'])} px")
+        if seen["shown"]["state"] != "ready" or not all(p["config"] for p in seen["shown"]["panels"]):
+            problems.append(f"{view}: not drawn: {seen['shown']['state']}")
+    assert not problems, "\n".join(problems)
+    assert explorer["problems"] == [] and explorer["outside"] == [], explorer
+
+
+def test_without_javascript_the_interactive_figure_shows_the_default_numbers_and_no_dead_controls(
+    explorer, explorer_data, explorer_hook
+):
+    seen = explorer["without_script"]
+    assert seen == {
+        "controls": False,
+        "charts": False,
+        "caption": explorer_hook.summary(explorer_data, "Kaiming", "relu", 50),
+        "rows": 50,
+        "wide": False,
+    }
+
+
+def test_the_survey_sees_the_interactive_figure_drawn(survey):
+    drawn = {path: record["interactive"] for path, record in _pages(survey, "390-light").items()}
+    assert drawn[WHY] == ["ready"]
+    assert all(states == [] for path, states in drawn.items() if path != WHY), drawn

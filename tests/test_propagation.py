@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from paraminit.propagation import (
+    ACTIVATION_GAIN,
+    ACTIVATIONS,
     INITS,
     compare_inits,
     expected_log_norm_drift,
@@ -16,6 +18,7 @@ from paraminit.propagation import (
     layer_activations,
     log_norm_drift,
     predicted_profile,
+    profile_grid,
     relu_moment_factor,
     signal_profile,
     tanh_profile,
@@ -121,6 +124,10 @@ def test_layer_activations_are_copies_from_the_same_run():
         (lambda: log_norm_drift("Kaiming", width=8, seeds=0), "seeds must be a positive integer"),
         (lambda: expected_log_norm_drift(0, 5), "width must be a positive integer"),
         (lambda: tanh_profile(1.0, depth=-1), "depth must be a positive integer"),
+        (lambda: signal_profile("Kaiming", activation="gelu"), "unknown activation 'gelu'"),
+        (lambda: profile_grid(["Kaiming"], ["relu"], [4, 0]), "depth must be a positive integer, got 0"),
+        (lambda: profile_grid(["Kaiming", "He"], ["relu"], [4]), "unknown init 'He'"),
+        (lambda: profile_grid(["Kaiming"], ["relu", "elu"], [4]), "unknown activation 'elu'"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_clear_error(call, message):
@@ -249,3 +256,79 @@ def test_most_networks_end_below_the_prediction_and_a_few_far_above():
     squares = [math.exp(2 * v) for v in logs]
     assert sorted(squares)[50] < 0.5  # the median network: below half the predicted second moment
     assert sum(squares) / len(squares) == pytest.approx(1.0, abs=0.5)  # the mean: near the prediction
+
+
+def test_a_grid_of_profiles_is_each_signal_profile_to_the_last_bit():
+    names = [*INITS, ACTIVATION_GAIN]
+    grid = profile_grid(names, list(ACTIVATIONS), [3, 5], width=16, batch=4, seed=3)
+    assert list(grid) == [(n, a, d) for n in names for d in (3, 5) for a in ACTIVATIONS]
+    for (name, activation, depth), profile in grid.items():
+        alone = signal_profile(name, activation=activation, depth=depth, width=16, batch=4, seed=3)
+        assert profile == alone, (name, activation, depth)
+
+
+def test_the_activations_gain_is_the_relu_gain_under_relu_gain_1_when_linear_and_5_3_under_tanh():
+    def same(name, activation, other, other_activation="relu"):
+        one, two = (
+            signal_profile(n, activation=a, depth=4, width=16)
+            for n, a in ((name, activation), (other, other_activation))
+        )
+        return (one.activations, one.gradients, one.weight_gradients) == (
+            two.activations,
+            two.gradients,
+            two.weight_gradients,
+        )
+
+    assert same(ACTIVATION_GAIN, "relu", "Xavier, ReLU gain")
+    assert same(ACTIVATION_GAIN, "linear", "Xavier", "linear")
+    tanh = signal_profile(ACTIVATION_GAIN, activation="tanh", depth=4, width=16)
+    assert tanh.activations == tanh_profile(5 / 3, depth=4, width=16).activations
+    assert signal_profile("Xavier", activation="tanh", depth=4, width=16).gradients == (
+        tanh_profile(1.0, depth=4, width=16).gradients
+    )
+    assert not same(ACTIVATION_GAIN, "tanh", "Xavier", "tanh")  # the wrong gain is told apart
+
+
+def test_a_shallow_run_is_not_the_first_layers_of_a_deep_one():
+    """The weights are drawn before the input, and the gradient starts at the top: each depth is a
+    run of its own (so a figure cannot show the first 10 layers of a 50-layer run as 10 layers)."""
+    deep = signal_profile("Kaiming", depth=50, width=32)
+    shallow = signal_profile("Kaiming", depth=10, width=32)
+    assert deep.activations[:10] != shallow.activations
+    assert deep.gradients[:10] != shallow.gradients
+
+
+# ---- the interactive figure's runs, as the "why" page describes them -------------------------------
+
+
+def test_under_tanh_xavier_decays_slowly_from_0_63_to_0_10():
+    tanh = signal_profile("Xavier", activation="tanh", depth=DEPTH, width=WIDTH)
+    relu = signal_profile("Xavier", depth=DEPTH, width=WIDTH)
+    assert round(tanh.activations[0], 2) == 0.63 and round(tanh.activations[-1], 2) == 0.10
+    # Slowly: about 1 / sqrt(2 l) after l layers, not the factor 0.71 per layer that ReLU gives.
+    assert per_layer(tanh.activations) > 0.95 and per_layer(relu.activations) < 0.72
+
+
+def test_without_an_activation_xavier_keeps_the_scale_between_0_97_and_1_08():
+    weight_var, _ = init_variances("Xavier", WIDTH, WIDTH)
+    assert WIDTH * weight_var == 1.0  # the factor per layer of a linear layer, n sigma^2: exactly 1
+    linear = signal_profile("Xavier", activation="linear", depth=DEPTH, width=WIDTH)
+    assert min(linear.activations) >= 0.97 and max(linear.activations) <= 1.08
+    relu = signal_profile("Xavier", depth=DEPTH, width=WIDTH)  # the same weights, ReLU: not kept
+    assert min(relu.activations) < 0.97
+
+
+def test_without_an_activation_kaiming_grows_the_scale_by_sqrt_2_per_layer_to_4_3e7():
+    linear = signal_profile("Kaiming", activation="linear", depth=DEPTH, width=WIDTH)
+    assert per_layer(linear.activations) == pytest.approx(math.sqrt(2), rel=0.01)
+    assert f"{linear.activations[-1]:.1e}" == "4.3e+07"
+    relu = signal_profile("Kaiming", depth=DEPTH, width=WIDTH)  # made for ReLU: there it holds
+    assert per_layer(relu.activations) == pytest.approx(1.0, abs=0.01)
+
+
+def test_under_tanh_the_activations_gain_holds_0_65_and_the_gradient_grows_85_fold():
+    held = signal_profile(ACTIVATION_GAIN, activation="tanh", depth=DEPTH, width=WIDTH)
+    assert all(0.6 < a < 0.7 for a in held.activations[9:]) and round(held.activations[-1], 2) == 0.65
+    assert round(held.gradients[0] / held.gradients[-1]) == 85
+    gain_1 = signal_profile("Xavier", activation="tanh", depth=DEPTH, width=WIDTH)
+    assert not all(0.6 < a < 0.7 for a in gain_1.activations[9:])

@@ -10,6 +10,10 @@ Every figure's `<img>` (and the phone's `<source>`) carries the width and height
 read from the SVG files once drawn, so that the browser reserves the figure's box before it loads:
 a figure loaded lazily pushes nothing down (a jump to a heading below it stays where it landed).
 
+The same process writes the data of the interactive figure on the "why" page (`scale_json`): the
+RMS of activations and gradients at every layer, for each init, activation and depth the reader
+can pick, from `paraminit.propagation`. docs/hooks/scale_explorer.py puts the figure on the page.
+
 The figures are drawn by this file run as a script, in a process of its own started when the
 configuration is loaded: it imports torch and matplotlib and draws while the build renders and
 writes the pages. The build knows the figures' files from the start (links to them are checked),
@@ -20,6 +24,7 @@ the build with the script's error.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -42,6 +47,15 @@ NARROW_MEDIA = "(max-width: 37.5em)"
 its smallest text at 8.3 pt (11 px): scaled to a column under 545 px (a screen under about 577 px),
 that text would be drawn under 9 px."""
 NARROW_WIDTH_INCHES = 3.6  # 346 px: about a phone's column (358 px at 390 px), its text at 1:1
+
+SCALE_DATA = "data/scale-by-layer.json"
+"""The interactive figure's data, relative to the site."""
+SCALE_ACTIVATIONS = {"relu": "ReLU", "tanh": "tanh", "linear": "none"}
+"""The activations the reader can pick (keys of `paraminit.propagation.ACTIVATIONS`), with labels."""
+SCALE_DEPTHS = (10, 20, 50)
+SCALE_DEFAULT = {"init": "Kaiming", "activation": "relu", "depth": 50}
+SCALE_SIZES = {"width": 256, "batch": 64, "seed": 0}
+"""The sizes and seed of the depth figure, so that its runs are among the data's."""
 
 _drawing: subprocess.Popen | None = None
 _out: tempfile.TemporaryDirectory | None = None
@@ -130,14 +144,82 @@ def figure_files() -> list[str]:
     ]
 
 
+def scale_inits() -> tuple[str, ...]:
+    """The inits the reader can pick: the depth figure's, in its order (so in its colours), with
+    Xavier under the activation's own gain in place of Xavier under the ReLU gain."""
+    from paraminit.propagation import ACTIVATION_GAIN, INITS
+
+    return tuple(ACTIVATION_GAIN if name == "Xavier, ReLU gain" else name for name in INITS)
+
+
+def _three_digits(values: tuple[float, ...]) -> str:
+    """A JSON array of `values` rounded to 3 significant digits, as short as Python writes them."""
+    bad = [v for v in values if not (v > 0 and v < float("inf"))]
+    if bad:
+        raise ValueError(f"an RMS must be a finite number > 0 to be drawn on a log axis, got {bad[:3]}")
+    return "[" + ",".join(f"{v:.3g}" for v in values) + "]"
+
+
+def scale_json() -> str:
+    """The interactive figure's data, as JSON text: for every activation, depth and init, the RMS
+    of the activations (`h`), of the gradients with respect to them (`g`) and of the weights'
+    gradients (`w`) at each layer, from `paraminit.propagation.profile_grid` with the depth
+    figure's sizes and seed, rounded to 3 significant digits.
+
+    Computed on one thread: matrices of 64 x 256 gain nothing from a second one, and on a busy
+    machine the two threads of each product wait for each other (several times slower here). The
+    last bits of a product may depend on the number of threads; the 3 digits kept do not.
+    """
+    import torch
+
+    from paraminit.propagation import profile_grid
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        grid = profile_grid(scale_inits(), tuple(SCALE_ACTIVATIONS), SCALE_DEPTHS, **SCALE_SIZES)
+    finally:
+        torch.set_num_threads(threads)
+    runs = []
+    for activation in SCALE_ACTIVATIONS:
+        depths = []
+        for depth in SCALE_DEPTHS:
+            inits = []
+            for name in scale_inits():
+                profile = grid[name, activation, depth]
+                arrays = (
+                    f'"{key}":{_three_digits(values)}'
+                    for key, values in (
+                        ("h", profile.activations),
+                        ("g", profile.gradients),
+                        ("w", profile.weight_gradients),
+                    )
+                )
+                inits.append(f"{json.dumps(name, ensure_ascii=False)}:{{{','.join(arrays)}}}")
+            depths.append(f'"{depth}":{{{",".join(inits)}}}')
+        runs.append(f'"{activation}":{{{",".join(depths)}}}')
+    head = {
+        **SCALE_SIZES,
+        "inits": list(scale_inits()),
+        "activations": SCALE_ACTIVATIONS,
+        "depths": list(SCALE_DEPTHS),
+        "default": SCALE_DEFAULT,
+    }
+    head_text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+    return head_text[:-1] + ',"runs":{' + ",".join(runs) + "}}\n"
+
+
 def draw_all(out: Path) -> None:
-    """Write every figure in every theme, wide and narrow, to `out` (see `figure_files`)."""
+    """Write every figure in every theme, wide and narrow, to `out` (see `figure_files`), then the
+    interactive figure's data (`SCALE_DATA`)."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, draw in drawers().items():
         for theme in THEMES:
             (out / f"figures/{name}-{theme}.svg").write_text(render_svg(draw, theme))
             narrow_svg = render_svg(draw, theme, narrow_layout=True)
             (out / f"figures/{name}-{theme}{NARROW_SUFFIX}.svg").write_text(narrow_svg)
+    (out / SCALE_DATA).parent.mkdir(parents=True, exist_ok=True)
+    (out / SCALE_DATA).write_text(scale_json(), encoding="utf-8")
 
 
 def _finish() -> None:
@@ -176,7 +258,7 @@ class _Drawing(File):
 
 
 def on_files(files: Files, config) -> Files:
-    for uri in figure_files():
+    for uri in [*figure_files(), SCALE_DATA]:
         files.append(_Drawing(uri, _out.name, config["site_dir"], config["use_directory_urls"]))
     return files
 
@@ -256,6 +338,8 @@ def on_post_build(config) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(_out.name) / uri, target)
         sizes[uri.removesuffix(".svg")] = svg_size(target.read_text())
+    (Path(config["site_dir"]) / SCALE_DATA).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(_out.name) / SCALE_DATA, Path(config["site_dir"]) / SCALE_DATA)
     _finish()
     try:
         for html in _pages_with_figures:

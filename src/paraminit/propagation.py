@@ -8,7 +8,10 @@ inits and records the root mean square (RMS) of the activations and of the gradi
 layer, and of the gradients of the weights themselves. The figure on the "why" page and the
 numbers printed under it come from here, and so do two finer points the page makes: a network of
 finite width ends below the prediction more often than above it (`log_norm_drift`), and a tanh
-network keeps its scale with Xavier's gain 5/3 but not with gain 1 (`tanh_profile`).
+network keeps its scale with Xavier's gain 5/3 but not with gain 1 (`tanh_profile`). The same
+experiment runs with tanh or no activation between the layers (`ACTIVATIONS`), and `profile_grid`
+runs it for every init, activation and depth of a grid at once: the data of the interactive figure
+on the "why" page.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import torch
 from torch import nn
 
 __all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_GAIN",
     "INITS",
     "SignalProfile",
     "compare_inits",
@@ -30,6 +35,7 @@ __all__ = [
     "layer_activations",
     "log_norm_drift",
     "predicted_profile",
+    "profile_grid",
     "relu_moment_factor",
     "signal_profile",
     "tanh_profile",
@@ -80,6 +86,42 @@ global generator: the chapter's N(0, 0.01^2) with zero biases, `nn.Linear`'s own
 biases), `xavier_uniform_` with gain 1 and with `calculate_gain("relu")`, `kaiming_normal_` for
 ReLU (fan_in), and N(0, 0.1^2), ten times the chapter's standard deviation: too large for a width of
 256, where the signal grows instead. All but the default set the biases to zero."""
+
+
+def _linear(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "linear": _linear,
+}
+"""The activations a profile can put after each layer, by the names `nn.init.calculate_gain` knows
+them by: ReLU, tanh, and none at all (`"linear"`: a stack of linear layers)."""
+
+ACTIVATION_GAIN = "Xavier, activation's gain"
+"""One more init for [signal_profile][paraminit.propagation.signal_profile], not in `INITS` because
+it depends on the activation: `xavier_uniform_` with `calculate_gain(activation)` (sqrt(2) for ReLU,
+the weights of `"Xavier, ReLU gain"`; 5/3 for tanh; 1 for linear, the weights of `"Xavier"`) and
+zero biases."""
+
+
+def _layer_init(name: str, activation: str) -> LayerInit:
+    """The init of one layer for `name` (a key of `INITS`, or `ACTIVATION_GAIN`) before `activation`."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}: expected one of {list(ACTIVATIONS)}")
+    if name == ACTIVATION_GAIN:
+        gain = nn.init.calculate_gain(activation)
+
+        def init(layer: nn.Linear) -> None:
+            nn.init.xavier_uniform_(layer.weight, gain=gain)
+            nn.init.zeros_(layer.bias)
+
+        return init
+    if name not in INITS:
+        raise ValueError(f"unknown init {name!r}: expected one of {[*INITS, ACTIVATION_GAIN]}")
+    return INITS[name]
 
 
 def init_variances(name: str, fan_in: int, fan_out: int) -> tuple[float, float]:
@@ -206,17 +248,10 @@ def _rms(t: torch.Tensor) -> float:
     return float(t.detach().pow(2).mean().sqrt())
 
 
-def _propagate(
-    name: str,
-    init: LayerInit,
-    activation: Callable[[torch.Tensor], torch.Tensor],
-    depth: int,
-    width: int,
-    batch: int,
-    seed: int,
-    dtype: torch.dtype,
-) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
-    """One seeded run: the profile and every layer's activations."""
+def _build(
+    init: LayerInit, depth: int, width: int, batch: int, seed: int, dtype: torch.dtype
+) -> tuple[list[nn.Linear], torch.Tensor, torch.Tensor]:
+    """A seeded run's layers, input batch and upstream gradient, in that order from the seed."""
     # Own generator state, seeded: the same numbers on every call, and the caller's state untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -225,8 +260,19 @@ def _propagate(
             init(layer)
         x = torch.randn(batch, width, dtype=dtype, device="cpu")
         upstream = torch.randn(batch, width, dtype=dtype, device="cpu")
+    return layers, x, upstream
 
-    h = x.requires_grad_()
+
+def _measure(
+    name: str,
+    layers: list[nn.Linear],
+    x: torch.Tensor,
+    upstream: torch.Tensor,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
+    """One forward and backward pass through `layers`: the profile and every layer's activations."""
+    depth = len(layers)
+    h = x.detach().requires_grad_()
     inputs, outputs = [], []
     for layer in layers:
         inputs.append(h)
@@ -243,18 +289,34 @@ def _propagate(
     return profile, tuple(h.detach() for h in outputs)
 
 
+def _propagate(
+    name: str,
+    init: LayerInit,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    depth: int,
+    width: int,
+    batch: int,
+    seed: int,
+    dtype: torch.dtype,
+) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
+    """One seeded run: the profile and every layer's activations."""
+    return _measure(name, *_build(init, depth, width, batch, seed, dtype), activation)
+
+
 @functools.lru_cache(maxsize=16)
 def _run(
-    name: str, depth: int, width: int, batch: int, seed: int, dtype: torch.dtype
+    name: str, activation: str, depth: int, width: int, batch: int, seed: int, dtype: torch.dtype
 ) -> tuple[SignalProfile, tuple[torch.Tensor, ...]]:
-    """One seeded ReLU run (cached: the figures reuse it)."""
-    init = _check_sizes(name, depth, width, batch)
-    return _propagate(name, init, torch.relu, depth, width, batch, seed, dtype)
+    """One seeded run (cached: the figures reuse it)."""
+    init = _layer_init(name, activation)
+    _check_positive(depth=depth, width=width, batch=batch)
+    return _propagate(name, init, ACTIVATIONS[activation], depth, width, batch, seed, dtype)
 
 
 def signal_profile(
     name: str,
     *,
+    activation: str = "relu",
     depth: int = 50,
     width: int = 256,
     batch: int = 64,
@@ -263,13 +325,16 @@ def signal_profile(
 ) -> SignalProfile:
     """Push a seeded batch through a `depth`-layer ReLU MLP initialized by `INITS[name]`.
 
-    Every layer is `nn.Linear(width, width)` followed by ReLU. Everything runs on the CPU, seeded
+    Every layer is `nn.Linear(width, width)` followed by ReLU (or by the `activation` named). The
+    weights, input and upstream gradient do not depend on the activation: for an init of `INITS`,
+    every activation sees the same network. Everything runs on the CPU, seeded
     (weights, input batch and upstream gradient), in float64 by default so that even a scale of
     1e-48 is represented, not flushed to zero. Runs are cached: the same arguments give the same
     profile without running again.
 
     Args:
-        name: A key of `INITS`.
+        name: A key of `INITS`, or `ACTIVATION_GAIN`.
+        activation: A key of `ACTIVATIONS`: `"relu"`, `"tanh"` or `"linear"` (none).
         depth: Number of layers.
         width: Units per layer (`fan_in = fan_out = width`).
         batch: Number of input vectors.
@@ -280,7 +345,7 @@ def signal_profile(
         The [SignalProfile][paraminit.propagation.SignalProfile].
 
     Raises:
-        ValueError: unknown `name`, or a size that is not a positive integer.
+        ValueError: unknown `name` or `activation`, or a size that is not a positive integer.
 
     Example:
         ```python
@@ -289,9 +354,11 @@ def signal_profile(
         xavier = signal_profile("Xavier", depth=20, width=128)
         ratio = xavier.activations[-1] / xavier.activations[0]
         assert 1e-4 < ratio < 1e-2  # about 0.707 per layer: 0.707**19 = 1.4e-3
+        linear = signal_profile("Xavier", activation="linear", depth=20, width=128)
+        assert 0.5 < linear.activations[-1] < 2  # no ReLU to halve the second moment
         ```
     """
-    return _run(name, depth, width, batch, seed, dtype)[0]
+    return _run(name, activation, depth, width, batch, seed, dtype)[0]
 
 
 def tanh_profile(
@@ -508,6 +575,70 @@ def compare_inits(
     return {name: signal_profile(name, depth=depth, width=width, batch=batch, seed=seed) for name in names}
 
 
+def profile_grid(
+    names: Sequence[str],
+    activations: Sequence[str],
+    depths: Sequence[int],
+    *,
+    width: int = 256,
+    batch: int = 64,
+    seed: int = 0,
+) -> dict[tuple[str, str, int], SignalProfile]:
+    """[signal_profile][paraminit.propagation.signal_profile] for every init, activation and depth.
+
+    Each profile is the one `signal_profile(name, activation=activation, depth=depth, width=width,
+    batch=batch, seed=seed)` gives, to the last bit, at a fraction of the cost: the network of an
+    init and depth is built once and measured under each activation (an init of `INITS` draws the
+    same weights whatever the activation). Nothing is cached.
+
+    Args:
+        names: Keys of `INITS`, or `ACTIVATION_GAIN`.
+        activations: Keys of `ACTIVATIONS`.
+        depths: Numbers of layers. Each depth is a run of its own: the input is drawn after the
+            weights and the gradient starts at the top, so the first 10 layers of a 50-layer run
+            are not a 10-layer run.
+        width: Units per layer.
+        batch: Number of input vectors.
+        seed: Seed shared by every run.
+
+    Returns:
+        A dict from `(name, activation, depth)` to the profile, names outermost, in the order given.
+
+    Raises:
+        ValueError: an unknown name or activation, or a size that is not a positive integer.
+
+    Example:
+        ```python
+        from paraminit.propagation import profile_grid, signal_profile
+
+        grid = profile_grid(["Kaiming"], ["relu", "tanh"], [5], width=32)
+        tanh = signal_profile("Kaiming", activation="tanh", depth=5, width=32)
+        assert grid["Kaiming", "tanh", 5] == tanh
+        ```
+    """
+    for name in names:
+        for activation in activations:
+            _layer_init(name, activation)  # every name and activation checked before any run
+    _check_positive(width=width, batch=batch)
+    for depth in depths:
+        _check_positive(depth=depth)
+    grid = {}
+    for name in names:
+        for depth in depths:
+            # One network for every activation, unless the init itself depends on the activation.
+            shared = (
+                None
+                if name == ACTIVATION_GAIN
+                else _build(INITS[name], depth, width, batch, seed, torch.float64)
+            )
+            for activation in activations:
+                network = shared or _build(
+                    _layer_init(name, activation), depth, width, batch, seed, torch.float64
+                )
+                grid[name, activation, depth] = _measure(name, *network, ACTIVATIONS[activation])[0]
+    return grid
+
+
 def layer_activations(
     name: str,
     layers: Sequence[int],
@@ -545,5 +676,5 @@ def layer_activations(
     bad = [layer for layer in layers if not 1 <= layer <= depth]
     if bad:
         raise ValueError(f"layers must be in 1..{depth}, got {bad}")
-    outputs = _run(name, depth, width, batch, seed, torch.float64)[1]
+    outputs = _run(name, "relu", depth, width, batch, seed, torch.float64)[1]
     return {layer: outputs[layer - 1].clone() for layer in layers}  # the cached run stays untouched
