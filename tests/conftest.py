@@ -6,7 +6,9 @@ import contextlib
 import logging
 import os
 import shutil
+import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,7 +114,8 @@ def pytest_runtest_call(item: pytest.Item):
     thread is still importing (coverage.py issue 2247: a `KeyError` in importlib that crashed the
     browser checks). Put a folder a test imports from on pyproject's `pythonpath` instead."""
     before = list(sys.path)
-    result = yield
+    with _processes_refused_unless_marked(item):
+        result = yield
     if sys.path != before:
         added = [p for p in sys.path if p not in before]
         removed = [p for p in before if p not in sys.path]
@@ -122,6 +125,33 @@ def pytest_runtest_call(item: pytest.Item):
             pytrace=False,
         )
     return result
+
+
+@contextlib.contextmanager
+def _processes_refused_unless_marked(item: pytest.Item) -> Iterator[None]:
+    """A test that starts another process must be marked `processes` (or get the marker from a
+    fixture): `make check` leaves those out, and an unmarked one would slow it unseen. Page blocks
+    (their pages' items and tests/test_snippets.py) run whatever the page shows. Only this thread
+    is refused: the browser job starts Chromium from a thread of its own."""
+    if "processes" in item.keywords or item.path.suffix == ".md" or item.path.name == "test_snippets.py":
+        yield
+        return
+    start = subprocess.Popen._execute_child
+    main = threading.current_thread()
+
+    def refused(self, args, *rest, **kwargs):
+        if threading.current_thread() is main:
+            raise RuntimeError(
+                f"{item.nodeid} starts another process ({str(args)[:80]}) but is not marked "
+                "@pytest.mark.processes, which `make check` leaves out"
+            )
+        return start(self, args, *rest, **kwargs)
+
+    subprocess.Popen._execute_child = refused
+    try:
+        yield
+    finally:
+        subprocess.Popen._execute_child = start
 
 
 # Markers a test gets from the fixtures it uses, so that `make check` (-m "not site and not

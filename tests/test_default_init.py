@@ -40,7 +40,7 @@ WRONG = {
 
 
 def test_default_weights_are_uniform_on_plus_minus_1_over_sqrt_fan_in():
-    weights = torch.cat([layer.weight.reshape(-1) for layer in default_layers()])
+    weights = torch.cat([layer.weight.detach().reshape(-1) for layer in default_layers()])
     assert float(weights.abs().max()) <= BOUND
     assert ks_uniform(weights, BOUND) > ALPHA
 

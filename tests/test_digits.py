@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from paraminit import training as T
@@ -45,6 +46,7 @@ def test_the_digits_are_standardized_pixel_by_pixel():
     assert load_digits()[0].dtype == torch.float32
 
 
+@pytest.mark.processes
 def test_the_digits_load_with_scikit_learn_out_of_reach():
     """In a process where scikit-learn cannot be imported, as in an environment that holds only
     torch and the wheel with what it declares (NumPy)."""

@@ -198,6 +198,7 @@ def test_weights_and_activation_figures_draw_their_panels():
     assert labels == ["layer 1", "layer 3"]
 
 
+@pytest.mark.processes
 def test_a_figure_that_fails_to_draw_fails_the_build(monkeypatch):
     """The figures are drawn in a process of their own; its error stops the build with its output."""
     import importlib.util

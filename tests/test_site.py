@@ -296,6 +296,7 @@ def test_each_page_shows_the_bytes_its_tests_run(page, html_pages):
     assert tested and shown == tested
 
 
+@pytest.mark.processes
 def test_every_shown_python_block_imports_only_what_it_uses(tmp_path):
     blocks = {}
     for page in PAGES:

@@ -85,6 +85,7 @@ def test_the_outcome_is_the_same_on_the_plain_cpu_path(plain_cpu):
 CAPABILITY = torch.backends.cpu.get_cpu_capability()
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(
     CAPABILITY != "AVX512", reason=f"needs a CPU with AVX-512 to compare with AVX2 (this one: {CAPABILITY})"
 )
