@@ -46,7 +46,7 @@ def test_default_weights_are_uniform_on_plus_minus_1_over_sqrt_fan_in():
 
 
 def test_default_biases_are_uniform_on_the_same_interval():
-    biases = torch.cat([layer.bias for layer in default_layers(1)])
+    biases = torch.cat([layer.bias.detach() for layer in default_layers(1)])
     assert float(biases.abs().max()) <= BOUND
     assert ks_uniform(biases, BOUND) > ALPHA
 
