@@ -231,10 +231,8 @@ def depth_figure(
     """
     from matplotlib.figure import Figure
 
-    from .propagation import compare_inits
-
     if profiles is None:
-        profiles = compare_inits(depth=depth, width=width)
+        profiles = dict(_depth_profiles(depth, width))  # a copy: the cached dict stays as it was
     if not profiles:
         raise ValueError("depth_figure() needs at least one profile, got none")
     missing = [name for name, profile in profiles.items() if len(profile.weight_gradients) != profile.depth]
@@ -277,6 +275,15 @@ def depth_figure(
             frameon=False,
         )
     return figure
+
+
+@functools.lru_cache(maxsize=4)
+def _depth_profiles(depth: int, width: int) -> dict:
+    """`compare_inits(depth=depth, width=width)` (cached: both themes, wide and narrow, share them;
+    the profiles are frozen dataclasses)."""
+    from .propagation import compare_inits
+
+    return compare_inits(depth=depth, width=width)
 
 
 @functools.lru_cache(maxsize=4)
