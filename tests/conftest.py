@@ -127,13 +127,22 @@ def pytest_runtest_call(item: pytest.Item):
     return result
 
 
+# The markers of the tests `make check` leaves out (the Makefile's QUICK).
+LEFT_OUT_OF_CHECK = frozenset({"site", "browser", "processes", "node", "slow"})
+
+
 @contextlib.contextmanager
 def _processes_refused_unless_marked(item: pytest.Item) -> Iterator[None]:
-    """A test that starts another process must be marked `processes` (or get the marker from a
-    fixture): `make check` leaves those out, and an unmarked one would slow it unseen. Page blocks
-    (their pages' items and tests/test_snippets.py) run whatever the page shows. Only this thread
-    is refused: the browser job starts Chromium from a thread of its own."""
-    if "processes" in item.keywords or item.path.suffix == ".md" or item.path.name == "test_snippets.py":
+    """A test that starts another process must be marked `processes`, or another marker that
+    `make check` leaves out (site, browser, node, slow; a marker may come from a fixture): an
+    unmarked one would slow the quick tier unseen. Page blocks (their pages' items and
+    tests/test_snippets.py) run whatever the page shows. Only this thread is refused: the browser
+    job starts Chromium from a thread of its own."""
+    if (
+        not LEFT_OUT_OF_CHECK.isdisjoint(item.keywords)
+        or item.path.suffix == ".md"
+        or item.path.name == "test_snippets.py"
+    ):
         yield
         return
     start = subprocess.Popen._execute_child
