@@ -459,6 +459,19 @@ JUMP = """href => {
     document.querySelector(`nav.md-nav--secondary a.md-nav__link[href="${href}"]`).click();
 }"""
 
+# The jump to `href` is done: the address shows it, and the scroll position has not changed for
+# three frames in a row.
+JUMPED = """async href => {
+    if (decodeURIComponent(location.hash) !== decodeURIComponent(href)) return false;
+    let last = scrollY;
+    for (let same = 0; same < 3; ) {
+        await new Promise(r => requestAnimationFrame(r));
+        same = scrollY === last ? same + 1 : 0;
+        last = scrollY;
+    }
+    return true;
+}"""
+
 # Where the heading sits now, under the header or not, and which link the TOC highlights.
 LANDED = """href => {
     const heading = document.getElementById(decodeURIComponent(href.slice(1)));
@@ -502,6 +515,9 @@ def check_toc_jumps(browser, site: str, pages: list[str]) -> dict[int, dict[str,
                     if page.evaluate(FIGURE_LOADED):
                         page = visit.goto(path, wait_until="load")
                     page.evaluate(JUMP, href)
+                    # The link's navigation has happened (on a busy machine it may come frames
+                    # later) and the page has stopped scrolling.
+                    page.wait_for_function(JUMPED, arg=href)
                     _settle(page)  # the lazy figures the jump brought near are requested
                     page.wait_for_function(FIGURES_NEAR_LOADED)
                     _settle(page)
@@ -831,6 +847,11 @@ def check_scale_explorer(browser, site: str) -> dict:
             )
             page.goto(site + WHY, wait_until="load")
             page.locator("#scale-explorer details > summary").click()
+            # The table opens when the click is handled (on a busy machine, frames later).
+            for _ in range(50):
+                if page.evaluate("document.querySelector('#scale-explorer details').open"):
+                    break
+                page.wait_for_timeout(100)
             record["without_script"] = page.evaluate(
                 """() => {
                 const root = document.getElementById('scale-explorer');
