@@ -529,6 +529,17 @@ def check_toc_jumps(browser, site: str, pages: list[str]) -> dict[int, dict[str,
 
 # The palette on the body when the page's content starts to arrive (before the theme's script, at
 # the end of the page, has run): what the reader's first paint shows.
+# How often the body was marked as switching palettes (data-md-color-switching set), counted
+# from the first byte of the page.
+SWITCHING_MARKS = """window.__switchingMarks = 0;
+new MutationObserver(changes => {
+    for (const change of changes) {
+        if (change.target === document.body && change.target.hasAttribute(change.attributeName)) {
+            window.__switchingMarks += 1;
+        }
+    }
+}).observe(document, {attributes: true, attributeFilter: ['data-md-color-switching'], subtree: true});"""
+
 FIRST_PAINT_SCHEME = """new MutationObserver((changes, observer) => {
     if (document.querySelector('.md-container')) {
         window.__firstPaintScheme = document.body.dataset.mdColorScheme;
@@ -545,10 +556,12 @@ def check_first_visit_palette(browser, site: str) -> dict[str, dict]:
     for system in ("dark", "light"):
         visit = Visit(browser, site, scheme=None, system=system)
         visit.context.add_init_script(FIRST_PAINT_SCHEME)
+        visit.context.add_init_script(SWITCHING_MARKS)
         try:
             page = visit.goto("/", wait_until="load")
             record = {
                 "first_paint": page.evaluate("window.__firstPaintScheme"),
+                "marks_at_load": page.evaluate("window.__switchingMarks"),
                 "loaded": page.evaluate(scheme),
             }
             if system == "dark":
@@ -558,7 +571,13 @@ def check_first_visit_palette(browser, site: str) -> dict[str, dict]:
                     title = toggle.get_attribute("title")
                     toggle.click()
                     _settle(page)
-                    toggled.append({"clicked": title, "scheme": page.evaluate(scheme)})
+                    toggled.append(
+                        {
+                            "clicked": title,
+                            "scheme": page.evaluate(scheme),
+                            "marks": page.evaluate("window.__switchingMarks"),
+                        }
+                    )
                 record["toggled"] = toggled
                 # The reader's choice holds on the next page: light, chosen by hand on a dark system.
                 page.locator('label[title="Switch to light mode"]').click()
@@ -1184,6 +1203,15 @@ def test_a_first_visit_follows_the_system_palette_and_the_toggle_still_switches(
         ("Switch to system preference", "slate"),
     ]
     assert seen["dark"]["next_page"] == "default", "light chosen by hand is not kept on the next page"
+
+
+def test_the_palette_switching_mark_is_left_out_at_load_and_set_on_each_switch(browser_results):
+    """docs/assets/javascripts/palette-at-load.js: the theme's mark, which turns transitions off
+    while palettes switch, restyled the whole page twice at load, when there is nothing to switch
+    from; each switch by the toggle is still marked."""
+    seen = _record(browser_results, "first_visit")
+    assert [seen[system]["marks_at_load"] for system in ("dark", "light")] == [0, 0], seen
+    assert [t["marks"] for t in seen["dark"]["toggled"]] == [1, 2, 3], seen["dark"]["toggled"]
 
 
 def test_math_is_typeset_when_built_and_drawn_with_katex_fonts(browser_results):
