@@ -62,7 +62,7 @@ def gpt2_rules(n_layer: int, *, std: float = 0.02, scale_residual: bool = True) 
         model = TinyGPT(n_layer=2, n_embd=32, n_head=2)
         report = apply_rules(model, gpt2_rules(n_layer=2))
         assert report.names("untouched") == []
-        assert abs(float(model.blocks[0].mlp.c_proj.weight.std()) - 0.01) < 0.002
+        assert abs(float(model.blocks[0].mlp.c_proj.weight.detach().std()) - 0.01) < 0.002
         ```
     """
     _check_positive_int("n_layer", n_layer)
