@@ -224,6 +224,33 @@ CASES = [
         "2**63 - 1 (a larger one would repeat the numbers of its first elements)",
     ),
     (
+        lambda: counter_uniform_(
+            torch.empty(1, 8), seed=0, stream="w", global_shape=(3 * 2**61, 8), global_offset=(0, 0)
+        ),
+        ValueError,
+        "counter_uniform_() global_shape (6917529027641081856, 8) has 55340232221128654848 (about "
+        "2**65) elements; the counter samplers number the elements of a tensor with int64 indices, so "
+        "it may have at most 2**63 - 1 (a larger one would repeat the numbers of its first elements)",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(2), seed=0, stream="w", global_shape=[2.0]),
+        TypeError,
+        "counter_uniform_() global_shape must be a sequence of ints, got [2.0]",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(2), seed=0, stream="w", global_shape=(5,), global_offset=(1.0,)),
+        TypeError,
+        "counter_uniform_() global_offset must be a sequence of ints, got (1.0,)",
+    ),
+    (
+        lambda: counter_uniform_(
+            torch.empty(2, 4), seed=0, stream="w", global_shape=(5, 4), global_offset=(0,)
+        ),
+        ValueError,
+        "counter_uniform_() global_shape (5, 4) and global_offset (0,) need one entry per dimension of "
+        "the tensor's shape (2, 4)",
+    ),
+    (
         lambda: counter_normal_(torch.empty(3, dtype=H16), 0.0, 1e4, seed=0, stream="w"),
         ValueError,
         "counter_normal_() mean=0.0, std=10000.0 give values up to 126200 in magnitude (|mean| + "
