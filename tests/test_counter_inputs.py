@@ -293,6 +293,39 @@ def test_fills_with_subnormal_values_are_exact_without_flush_to_zero(sampler, dt
     assert ((w != 0) & (w.abs() < tiny)).any()  # some values are subnormal, as IEEE 754 rounds them
 
 
+# A mixture fill is refused under flush-to-zero when its lower bound on the nonzero magnitudes it
+# computes is below the smallest normal number, and accepted, with the same bits, when the bound is
+# above it: with no zeros (p = 0) the bound is the smallest |x| = h 2^-53; with inner > 0 the values
+# are at least inner; with bounds so wide that h overflows, the fill runs at half scale.
+MIXTURE_EDGES_ACCEPTED = [
+    pytest.param(torch.float32, (0.0, 1.5 * 2.0**-73, 0.0), id="smallest-x-1.5-float32-tiny"),
+    pytest.param(torch.float32, (2.0**-23, 2.0**-22, 0.5), id="values-at-least-inner"),
+    pytest.param(torch.bfloat16, (2.0**-23, 2.0**-22, 0.5), id="values-at-least-inner-bfloat16"),
+    pytest.param(torch.float64, (6e-308, 1.7e308, 0.5), id="half-scale"),
+]
+
+
+@pytest.mark.parametrize(("dtype", "args"), MIXTURE_EDGES_ACCEPTED)
+def test_mixtures_whose_magnitudes_stay_normal_are_filled_alike_under_flush_to_zero(
+    dtype, args, flush_denormal
+):
+    flushed = counter_mixture_(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w")
+    torch.set_flush_denormal(False)
+    assert torch.equal(flushed, counter_mixture_(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w"))
+
+
+def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):
+    tensor = torch.full((10,), 7.0)
+    b = 0.75 * 2.0**-73  # |x| = h 2^-53 = 0.75 * 2^-126 for k = +-1: below float32's smallest normal
+    with pytest.raises(ValueError) as caught:
+        counter_mixture_(tensor, 0.0, b, 0.0, seed=0, stream="w")
+    assert str(caught.value).startswith(
+        f"counter_mixture_() inner=0.0, outer={b!r} can give values below 1.17549e-38, the smallest "
+        "normal float32 number, and torch.set_flush_denormal(True) is in effect"
+    )
+    assert (tensor == 7.0).all()
+
+
 @pytest.mark.parametrize(
     ("sampler", "args"),
     [(counter_uniform_, (-0.02, 0.02)), (counter_normal_, (0.0, 0.02)), (counter_mixture_, ())],

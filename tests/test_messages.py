@@ -264,6 +264,21 @@ CASES = [
         "be infinite. Keep the bounds within [0, 65504] or use a wider dtype",
     ),
     (
+        lambda: counter_mixture_(torch.empty(3), "1", seed=0, stream="w"),
+        TypeError,
+        "counter_mixture_() inner must be a real number, got '1' (str)",
+    ),
+    (
+        lambda: counter_mixture_(torch.empty(3), 1.0, "2", seed=0, stream="w"),
+        TypeError,
+        "counter_mixture_() outer must be a real number, got '2' (str)",
+    ),
+    (
+        lambda: counter_mixture_(torch.empty(3), 1.0, 2.0, "0.5", seed=0, stream="w"),
+        TypeError,
+        "counter_mixture_() p_zero must be a real number, got '0.5' (str)",
+    ),
+    (
         lambda: counter_mixture_(torch.zeros(3, dtype=torch.int32), seed=0, stream="w"),
         TypeError,
         "counter_mixture_() fills floating-point tensors (float16, bfloat16, float32, float64); got "

@@ -26,6 +26,7 @@ from torch import nn
 from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distribute_tensor, init_device_mesh
 from torch.distributed.tensor.placement_types import _StridedShard
 
+import paraminit.counter as counter
 from paraminit import (
     InitError,
     LazyParameterError,
@@ -102,6 +103,28 @@ def test_two_models_whose_names_and_bytes_would_run_together_have_different_dige
     assert weights_digest(shape_a) != weights_digest(shape_b)
 
 
+def test_the_digest_of_fixed_weights_is_pinned():
+    """A digest recorded once (in a log, beside a checkpoint) stays comparable: the encoding of the
+    names, dtypes, shapes and bytes is fixed, and a change to it must change this value on purpose."""
+    model = nn.Linear(2, 3)
+    nn.init.constant_(model.weight, 0.5)
+    nn.init.zeros_(model.bias)
+    assert weights_digest(model) == "8d6bc1adfb1917d1f00a08766e3e0e48af6d8dd45d79ae74c20468ff62a07aa8"
+
+
+def test_names_that_are_not_valid_utf8_are_digested_and_told_apart():
+    """A module name may hold a lone surrogate; the digest encodes it as it is, so two such names
+    give two digests."""
+    models = []
+    for name in ("\ud800", "\ud801"):
+        model = nn.Module()
+        model.add_module(name, nn.Linear(1, 1))
+        nn.init.ones_(getattr(model, name).weight)
+        nn.init.zeros_(getattr(model, name).bias)
+        models.append(model)
+    assert weights_digest(models[0]) != weights_digest(models[1])
+
+
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op:UserWarning")
 def test_digest_of_a_model_with_an_empty_parameter():
     empty = nn.Linear(0, 3)
@@ -119,6 +142,22 @@ def test_rules_that_draw_from_a_torch_generator_are_rejected_before_any_write():
     for init in (nn.init.xavier_uniform_, nn.init.kaiming_normal_, nn.init.orthogonal_):
         with pytest.raises(TypeError, match=f"{init.__name__} draws from a torch generator"):
             apply_counter_rules(mlp(), [Rule(init, param="weight")], seed=0)
+
+
+def test_a_function_made_a_counter_sampler_gets_the_seed_and_its_parameters_name():
+    """The decorator of the counter samplers marks what apply_counter_rules calls with
+    `seed=` and `stream=`, and makes both required."""
+    calls = []
+
+    def fill_(tensor, *, seed, stream):
+        calls.append((seed, stream))
+        return counter_uniform_(tensor, seed=seed, stream=stream)
+
+    sampler = counter._required(fill_)
+    apply_counter_rules(nn.Linear(2, 3), [Rule(sampler)], seed=4)
+    assert calls == [(4, "weight"), (4, "bias")]
+    with pytest.raises(TypeError, match=r"^fill_\(\) stream is required"):
+        sampler(torch.empty(2), seed=4)
 
 
 def test_an_init_of_unknown_kind_is_refused_as_one_that_might_draw():
