@@ -293,25 +293,28 @@ def test_fills_with_subnormal_values_are_exact_without_flush_to_zero(sampler, dt
     assert ((w != 0) & (w.abs() < tiny)).any()  # some values are subnormal, as IEEE 754 rounds them
 
 
-# A mixture fill is refused under flush-to-zero when its lower bound on the nonzero magnitudes it
-# computes is below the smallest normal number, and accepted, with the same bits, when the bound is
-# above it: with no zeros (p = 0) the bound is the smallest |x| = h 2^-53; with inner > 0 the values
-# are at least inner; with bounds so wide that h overflows, the fill runs at half scale.
-MIXTURE_EDGES_ACCEPTED = [
-    pytest.param(torch.float32, (0.0, 1.5 * 2.0**-73, 0.0), id="smallest-x-1.5-float32-tiny"),
-    pytest.param(torch.float32, (2.0**-23, 2.0**-22, 0.5), id="values-at-least-inner"),
-    pytest.param(torch.bfloat16, (2.0**-23, 2.0**-22, 0.5), id="values-at-least-inner-bfloat16"),
-    pytest.param(torch.float64, (6e-308, 1.7e308, 0.5), id="half-scale"),
+# A fill is refused under flush-to-zero when its lower bound on the nonzero magnitudes it computes
+# is below the smallest normal number, and accepted, with the same bits, when the bound is at or
+# above it. Uniform with a < 0 < b, h = 2^-21 and m = 2^-30: the bound is the ulp of h 2^-53, at
+# the edge (2^-126). Mixture with no zeros (p = 0): the smallest |x| = h 2^-53; with inner > 0:
+# inner; with bounds so wide that h overflows, the fill runs at half scale.
+H, M = 2.0**-21, 2.0**-30
+EDGES_ACCEPTED = [
+    pytest.param(counter_uniform_, torch.float32, (M - H, M + H), id="uniform-ulp-is-tiny"),
+    pytest.param(counter_mixture_, torch.float32, (0.0, 1.5 * 2.0**-73, 0.0), id="mixture-x-1.5-tiny"),
+    pytest.param(counter_mixture_, torch.float32, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner"),
+    pytest.param(counter_mixture_, torch.bfloat16, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner-bf16"),
+    pytest.param(counter_mixture_, torch.float64, (6e-308, 1.7e308, 0.5), id="mixture-half-scale"),
 ]
 
 
-@pytest.mark.parametrize(("dtype", "args"), MIXTURE_EDGES_ACCEPTED)
-def test_mixtures_whose_magnitudes_stay_normal_are_filled_alike_under_flush_to_zero(
-    dtype, args, flush_denormal
+@pytest.mark.parametrize(("sampler", "dtype", "args"), EDGES_ACCEPTED)
+def test_fills_whose_magnitudes_stay_normal_are_filled_alike_under_flush_to_zero(
+    sampler, dtype, args, flush_denormal
 ):
-    flushed = counter_mixture_(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w")
+    flushed = sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w")
     torch.set_flush_denormal(False)
-    assert torch.equal(flushed, counter_mixture_(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w"))
+    assert torch.equal(flushed, sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w"))
 
 
 def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):

@@ -264,6 +264,20 @@ CASES = [
         "be infinite. Keep the bounds within [0, 65504] or use a wider dtype",
     ),
     (
+        lambda: apply_counter_rules(
+            nn.Linear(2, 2), [Rule(functools.partial(counter_uniform_, a="x"))], seed=0
+        ),
+        TypeError,
+        "rule \"counter_uniform_(a='x') on *\" cannot fill parameter 'weight' (2, 2): counter_uniform_() a "
+        "must be a real number, got 'x' (str)",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Sequential(nn.LazyLinear(3)), [Rule(counter_normal_)], seed=0),
+        LazyParameterError,
+        "parameter '0.weight' is not materialized yet, so rule 'counter_normal_ on *' cannot fill it: run "
+        "the model once on an example input, or build it on the meta device and call to_empty()",
+    ),
+    (
         lambda: counter_mixture_(torch.empty(3), "1", seed=0, stream="w"),
         TypeError,
         "counter_mixture_() inner must be a real number, got '1' (str)",

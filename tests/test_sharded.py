@@ -197,6 +197,17 @@ def test_an_exact_init_that_cannot_fill_its_parameter_is_refused_before_any_writ
     assert torch.equal(model[0].weight, before)
 
 
+def test_a_counter_rule_whose_bounds_a_half_precision_parameter_cannot_hold_is_refused_before_any_write():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).half())
+    before = model[0].weight.detach().clone()
+    rule = Rule(functools.partial(counter_uniform_, a=-1e5, b=1e5), param="weight")
+    with pytest.raises(
+        ValueError, match=r"cannot fill parameter '1\.weight' \(2, 2\): .* largest float16 value"
+    ):
+        apply_counter_rules(model, [rule], seed=0)
+    assert torch.equal(model[0].weight, before)
+
+
 def test_rules_must_not_fix_seed_or_stream():
     rule = Rule(functools.partial(counter_uniform_, seed=3))
     with pytest.raises(ValueError, match=r"fixes \['seed'\] itself"):
@@ -339,6 +350,15 @@ def test_placements_that_are_not_blocks_are_rejected(mesh):
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
         sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
         counter_uniform_(sharded, seed=0, stream="w", global_shape=(4,))
+
+
+def test_a_parameter_whose_placement_is_not_a_block_is_refused_before_any_write(mesh):
+    layer = nn.Linear(4, 6)
+    layer.bias = nn.Parameter(DTensor.from_local(torch.zeros(6), mesh, [Partial()]))
+    before = layer.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"cannot fill parameter 'bias' \(6,\): .*placement Partial"):
+        apply_counter_rules(layer, [Rule(counter_uniform_)], seed=0)
+    assert torch.equal(layer.weight, before)
 
 
 def test_without_torch_distributed_tensor_imported_nothing_is_a_dtensor(monkeypatch):
