@@ -278,6 +278,28 @@ CASES = [
         "the model once on an example input, or build it on the meta device and call to_empty()",
     ),
     (
+        lambda: apply_counter_rules(torch.empty(3), [Rule(counter_normal_)], seed=0),
+        TypeError,
+        "apply_counter_rules() expects an nn.Module, got Tensor",
+    ),
+    (
+        lambda: apply_counter_rules(
+            nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, stream="w"))], seed=0
+        ),
+        ValueError,
+        "rule \"counter_normal_(stream='w') on *\" fixes ['stream'] itself; apply_counter_rules() gives "
+        "every parameter the call's seed and its own name as stream, so leave them out",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(no_write)], seed=0),
+        TypeError,
+        "rule 'no_write on *': apply_counter_rules() cannot tell whether no_write draws random numbers, and "
+        "one that draws from a torch generator gives numbers that depend on the device and on how the model "
+        "is sharded. apply_counter_rules() takes the counter samplers (counter_uniform_, counter_normal_, "
+        "counter_mixture_) and the torch.nn.init functions that draw nothing (zeros_, ones_, constant_, "
+        "eye_, dirac_)",
+    ),
+    (
         lambda: counter_mixture_(torch.empty(3), "1", seed=0, stream="w"),
         TypeError,
         "counter_mixture_() inner must be a real number, got '1' (str)",

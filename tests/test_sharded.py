@@ -11,6 +11,7 @@ offsets, and the gathered model must equal a single-process init bit for bit.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import socket
@@ -338,6 +339,62 @@ def test_ranks_given_different_seeds_are_refused(mesh, monkeypatch):
     monkeypatch.setattr(dist, "all_reduce", reduce)
     with pytest.raises(ValueError, match="called differently on different ranks"):
         Ranks(layer, "apply_counter_rules").agree(None, fingerprint="seed 1", before_writing=True)
+
+
+def sharded_layer(mesh) -> nn.Linear:
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    return layer
+
+
+def test_apply_counter_rules_raises_another_ranks_error_before_or_after_writing(mesh, monkeypatch):
+    """One rank in this process, the others simulated: the exchanges report a failure on rank 3,
+    at the agreement before the first write, then at the one after the last write."""
+    failing_call: list[int] = []
+    calls: list[int] = []
+
+    def reduce(flags, op=None, group=None):
+        calls.append(1)
+        if len(calls) in failing_call:
+            flags[0] = 1
+
+    def gather(out, mine, group=None):
+        out[0] = [*mine, (3, "ValueError", "a rule does not fit")]
+
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    monkeypatch.setattr(dist, "all_gather_object", gather)
+    for failing, after in [
+        (1, "nothing was written on any rank"),
+        (2, "the ranks that did not fail wrote every selected parameter of their shard"),
+    ]:
+        calls.clear()
+        failing_call[:] = [failing]
+        layer = sharded_layer(mesh)
+        with pytest.raises(ValueError) as caught:
+            apply_counter_rules(layer, RULES, seed=0)
+        assert (
+            str(caught.value) == f"apply_counter_rules() failed on rank 3 of 1: a rule does not fit ({after})"
+        )
+        assert (layer.weight.full_tensor() == 0).all() == (failing == 1)
+
+
+def test_apply_counter_rules_on_ranks_given_different_seeds_is_refused_before_any_write(mesh, monkeypatch):
+    """Two ranks simulated in one process: what the first call sends is what the other rank,
+    given seed 1, would send alongside this rank's call with seed 2."""
+    sent: list[torch.Tensor] = []
+    monkeypatch.setattr(dist, "all_reduce", lambda flags, op=None, group=None: sent.append(flags.clone()))
+    apply_counter_rules(sharded_layer(mesh), RULES, seed=1)
+    replies = itertools.cycle(sent)  # the other rank's, before the first write and after the last
+
+    def reduce(flags, op=None, group=None):
+        flags.copy_(torch.maximum(flags, next(replies)))
+
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    apply_counter_rules(sharded_layer(mesh), RULES, seed=1)  # the same seed: the ranks agree
+    layer = sharded_layer(mesh)
+    with pytest.raises(ValueError, match="called differently on different ranks"):
+        apply_counter_rules(layer, RULES, seed=2)
+    assert (layer.weight.full_tensor() == 0).all()
 
 
 def test_placements_that_are_not_blocks_are_rejected(mesh):
