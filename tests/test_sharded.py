@@ -220,6 +220,12 @@ def test_unused_rules_and_untouched_parameters_are_reported():
         apply_counter_rules(mlp(), [*RULES, Rule(counter_mixture_, module=nn.Conv2d)], seed=0)
     report = apply_counter_rules(mlp(), [Rule(counter_mixture_, module=nn.Conv2d)], seed=0, allow_unused=True)
     assert report.counts() == {"untouched": 4}
+    assert report.names("untouched") == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    report = apply_counter_rules(mlp(), RULES[:1], seed=0)
+    assert (report.names("initialized"), report.names("untouched")) == (
+        ["0.weight", "2.weight"],
+        ["0.bias", "2.bias"],
+    )
     with pytest.raises(ValueError, match=r"no rule selects \['0.bias', '2.bias'\]"):
         apply_counter_rules(mlp(), RULES[:1], seed=0, require_all=True)
 
