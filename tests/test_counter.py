@@ -123,6 +123,14 @@ def test_gammas_with_fewer_than_24_bit_transitions_get_every_other_bit_flipped()
         assert (key.state, key.gamma) == ref.key(7, "normal", stream)
 
 
+def test_the_spacing_of_normal_floats_is_their_ulp():
+    """The subnormal checks bound the smallest magnitude a fill computes by float64 spacings."""
+    for value in (1.0, -3.0, 2.0**-1000, 1.5 * 2.0**-1022, 1e300, 0.1):
+        assert counter._ulp(value) == math.ulp(value)
+    assert counter._smallest_sum(1.0, 2.0**-60) == math.ulp(2.0**-60)
+    assert counter._smallest_sum(0.0, 3.0) == math.ulp(3.0)  # a zero term adds no spacing
+
+
 def test_signed_reads_64_bits_as_the_int64_that_torch_stores():
     """The torch engine passes its 64-bit constants to int64 tensors: the top bit is the sign."""
     values = (0, 5, 2**63 - 1, 2**63, 2**64 - 1, 2**64 + 5)
