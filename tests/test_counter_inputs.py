@@ -301,6 +301,8 @@ def test_fills_with_subnormal_values_are_exact_without_flush_to_zero(sampler, dt
 H, M = 2.0**-21, 2.0**-30
 EDGES_ACCEPTED = [
     pytest.param(counter_uniform_, torch.float32, (M - H, M + H), id="uniform-ulp-is-tiny"),
+    pytest.param(counter_uniform_, torch.float32, (0.0, 2.0**-29), id="uniform-from-zero"),
+    pytest.param(counter_uniform_, torch.float32, (-(2.0**-29), 0.0), id="uniform-to-zero"),
     pytest.param(counter_mixture_, torch.float32, (0.0, 1.5 * 2.0**-73, 0.0), id="mixture-x-1.5-tiny"),
     pytest.param(counter_mixture_, torch.float32, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner"),
     pytest.param(counter_mixture_, torch.bfloat16, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner-bf16"),
@@ -315,6 +317,27 @@ def test_fills_whose_magnitudes_stay_normal_are_filled_alike_under_flush_to_zero
     flushed = sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w")
     torch.set_flush_denormal(False)
     assert torch.equal(flushed, sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w"))
+
+
+# Fills whose values reach a subnormal number only at k = +-1 (one index in 2^52), so no sample
+# shows one, refused all the same: U(0, 2h) gives h 2^-53 = 0.75 * 2^-126 in float32; U(m - h, m + h)
+# with m = 2^-1021 and h 2^-53 = 1.5 * 2^-1022 gives m - h 2^-53 = 2^-1023 in float64.
+RARE_SUBNORMALS = [
+    pytest.param(torch.float32, (0.0, 1.5 * 2.0**-73), id="float32-from-zero"),
+    pytest.param(
+        torch.float64, (2.0**-1021 - 1.5 * 2.0**-969, 2.0**-1021 + 1.5 * 2.0**-969), id="float64-cancel"
+    ),
+]
+
+
+@pytest.mark.parametrize(("dtype", "bounds"), RARE_SUBNORMALS)
+def test_uniforms_that_reach_a_subnormal_value_at_one_index_are_refused_under_flush_to_zero(
+    dtype, bounds, flush_denormal
+):
+    tensor = torch.full((10,), 7.0, dtype=dtype)
+    with pytest.raises(ValueError, match=r"torch\.set_flush_denormal\(True\)"):
+        counter_uniform_(tensor, *bounds, seed=0, stream="w")
+    assert (tensor == 7.0).all()
 
 
 def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):

@@ -47,6 +47,12 @@ def divide_by_zero(tensor: torch.Tensor) -> None:
     tensor.fill_(1 / 0)
 
 
+def wrapper_with_a_parameter_of_its_own() -> nn.DataParallel:
+    wrapper = nn.DataParallel(nn.Linear(2, 2))  # module.weight: canonical name "weight"
+    wrapper.register_parameter("weight", nn.Parameter(torch.zeros(2, 2)))
+    return wrapper
+
+
 H16 = torch.float16
 CASES = [
     (
@@ -298,6 +304,30 @@ CASES = [
         "is sharded. apply_counter_rules() takes the counter samplers (counter_uniform_, counter_normal_, "
         "counter_mixture_) and the torch.nn.init functions that draw nothing (zeros_, ones_, constant_, "
         "eye_, dirac_)",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(counter_normal_)], seed=-1),
+        ValueError,
+        "apply_counter_rules() seed must be in [0, 2**64), got -1",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [counter_normal_], seed=0),
+        TypeError,
+        f"apply_counter_rules() expects Rule objects, got {counter_normal_!r}",
+    ),
+    (
+        lambda: apply_counter_rules(
+            nn.Linear(2, 2), [Rule(counter_normal_, param="weight")], seed=0, require_all=True
+        ),
+        ValueError,
+        "no rule selects ['bias']: after to_empty() they hold uninitialized memory. Add a rule for them, or "
+        "pass require_all=False if they are set elsewhere",
+    ),
+    (
+        lambda: apply_counter_rules(wrapper_with_a_parameter_of_its_own(), [Rule(counter_normal_)], seed=0),
+        ValueError,
+        "different parameters of DataParallel have the same canonical name ['weight'] (a wrapper holds "
+        "modules besides the one it wraps), so they would draw the same numbers; give them distinct names",
     ),
     (
         lambda: counter_mixture_(torch.empty(3), "1", seed=0, stream="w"),

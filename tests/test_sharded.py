@@ -222,6 +222,11 @@ def test_unused_rules_and_untouched_parameters_are_reported():
     assert report.counts() == {"untouched": 4}
     assert report.names("untouched") == ["0.weight", "0.bias", "2.weight", "2.bias"]
     report = apply_counter_rules(mlp(), RULES[:1], seed=0)
+    assert [entry.shape for entry in report.entries] == [(5, 6), (5,), (2, 5), (2,)]
+    lazy = apply_counter_rules(
+        nn.Sequential(nn.Linear(2, 2), nn.LazyLinear(3)), [Rule(counter_normal_, path="0")], seed=0
+    )
+    assert [entry.shape for entry in lazy.entries] == [(2, 2), (2,), None, None]  # not materialized
     assert (report.names("initialized"), report.names("untouched")) == (
         ["0.weight", "2.weight"],
         ["0.bias", "2.bias"],
@@ -384,9 +389,11 @@ def test_apply_counter_rules_raises_another_ranks_error_before_or_after_writing(
         assert (layer.weight.full_tensor() == 0).all() == (failing == 1)
 
 
-def test_apply_counter_rules_on_ranks_given_different_seeds_is_refused_before_any_write(mesh, monkeypatch):
-    """Two ranks simulated in one process: what the first call sends is what the other rank,
-    given seed 1, would send alongside this rank's call with seed 2."""
+def test_apply_counter_rules_on_ranks_given_other_seeds_rules_or_dtypes_is_refused_before_any_write(
+    mesh, monkeypatch
+):
+    """Two ranks simulated in one process: what the first call sends is what the other rank, given
+    seed 1, would send alongside this rank's call with another seed, other rules or another dtype."""
     sent: list[torch.Tensor] = []
     monkeypatch.setattr(dist, "all_reduce", lambda flags, op=None, group=None: sent.append(flags.clone()))
     apply_counter_rules(sharded_layer(mesh), RULES, seed=1)
@@ -397,10 +404,12 @@ def test_apply_counter_rules_on_ranks_given_different_seeds_is_refused_before_an
 
     monkeypatch.setattr(dist, "all_reduce", reduce)
     apply_counter_rules(sharded_layer(mesh), RULES, seed=1)  # the same seed: the ranks agree
-    layer = sharded_layer(mesh)
-    with pytest.raises(ValueError, match="called differently on different ranks"):
-        apply_counter_rules(layer, RULES, seed=2)
-    assert (layer.weight.full_tensor() == 0).all()
+    other_rules = [Rule(counter_uniform_, param="weight"), *RULES[1:]]
+    for seed, rules, dtype in [(2, RULES, None), (1, other_rules, None), (1, RULES, torch.float64)]:
+        layer = sharded_layer(mesh) if dtype is None else sharded_layer(mesh).to(dtype)
+        with pytest.raises(ValueError, match="called differently on different ranks"):
+            apply_counter_rules(layer, rules, seed=seed)
+        assert (layer.weight.full_tensor() == 0).all()
 
 
 def test_placements_that_are_not_blocks_are_rejected(mesh):
