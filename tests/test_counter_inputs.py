@@ -335,9 +335,28 @@ def test_uniforms_that_reach_a_subnormal_value_at_one_index_are_refused_under_fl
     dtype, bounds, flush_denormal
 ):
     tensor = torch.full((10,), 7.0, dtype=dtype)
-    with pytest.raises(ValueError, match=r"torch\.set_flush_denormal\(True\)"):
+    with pytest.raises(ValueError) as caught:
         counter_uniform_(tensor, *bounds, seed=0, stream="w")
+    tiny = torch.finfo(dtype).tiny
+    assert str(caught.value).startswith(
+        f"counter_uniform_() U({bounds[0]!r}, {bounds[1]!r}) can give values below {tiny:g}"
+    )
+    assert "torch.set_flush_denormal(True) is in effect" in str(caught.value)
     assert (tensor == 7.0).all()
+
+
+def test_a_constant_fill_below_the_smallest_normal_is_refused_under_flush_to_zero_and_zero_is_not(
+    flush_denormal,
+):
+    tensor = torch.full((10,), 7.0)
+    with pytest.raises(ValueError) as caught:
+        counter_uniform_(tensor, 1e-40, 1e-40, seed=0, stream="w")
+    assert str(caught.value).startswith(
+        "counter_uniform_() a=b=1e-40 can give values below 1.17549e-38, the smallest normal float32 "
+        "number, and torch.set_flush_denormal(True) is in effect"
+    )
+    assert (tensor == 7.0).all()
+    assert (counter_uniform_(tensor, 0.0, 0.0, seed=0, stream="w") == 0).all()
 
 
 def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):

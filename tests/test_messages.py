@@ -330,6 +330,17 @@ CASES = [
         "modules besides the one it wraps), so they would draw the same numbers; give them distinct names",
     ),
     (
+        lambda: counter_normal_(torch.empty(3), "0", seed=0, stream="w"),
+        TypeError,
+        "counter_normal_() mean must be a real number, got '0' (str)",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(3, dtype=H16), 0.0, 1e5, seed=0, stream="w"),
+        ValueError,
+        "counter_uniform_() b=100000.0 is beyond the largest float16 value 65504: the weights would be "
+        "infinite. Keep the bounds within [-65504, 65504] or use a wider dtype",
+    ),
+    (
         lambda: counter_mixture_(torch.empty(3), "1", seed=0, stream="w"),
         TypeError,
         "counter_mixture_() inner must be a real number, got '1' (str)",
