@@ -299,9 +299,13 @@ def test_fills_with_subnormal_values_are_exact_without_flush_to_zero(sampler, dt
 # the edge (2^-126). Mixture with no zeros (p = 0): the smallest |x| = h 2^-53; with inner > 0:
 # inner; with bounds so wide that h overflows, the fill runs at half scale.
 H, M = 2.0**-21, 2.0**-30
+# Normal: |z| >= x_1023 2^-53 (layer 1023, k = +-1), so std x_1023 2^-53 bounds the values; here
+# STD times that is float32's smallest normal.
+STD = 2.0**-126 / (0.13506355863523245 * 2.0**-53)
 EDGES_ACCEPTED = [
     pytest.param(counter_uniform_, torch.float32, (M - H, M + H), id="uniform-ulp-is-tiny"),
     pytest.param(counter_uniform_, torch.float32, (0.0, 2.0**-29), id="uniform-from-zero"),
+    pytest.param(counter_normal_, torch.float32, (0.0, 1.01 * STD), id="normal-smallest-z-1.01-tiny"),
     pytest.param(counter_uniform_, torch.float32, (-(2.0**-29), 0.0), id="uniform-to-zero"),
     pytest.param(counter_mixture_, torch.float32, (0.0, 1.5 * 2.0**-73, 0.0), id="mixture-x-1.5-tiny"),
     pytest.param(counter_mixture_, torch.float32, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner"),
@@ -357,6 +361,22 @@ def test_a_constant_fill_below_the_smallest_normal_is_refused_under_flush_to_zer
     )
     assert (tensor == 7.0).all()
     assert (counter_uniform_(tensor, 0.0, 0.0, seed=0, stream="w") == 0).all()
+
+
+def test_a_normal_whose_smallest_value_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):
+    tensor = torch.full((10,), 7.0)
+    std = 0.9 * STD  # std x_1023 2^-53 = 0.9 * 2^-126
+    with pytest.raises(ValueError) as caught:
+        counter_normal_(tensor, 0.0, std, seed=0, stream="w")
+    assert str(caught.value).startswith(
+        f"counter_normal_() mean=0.0, std={std!r} can give values below 1.17549e-38, the smallest normal "
+        "float32 number, and torch.set_flush_denormal(True) is in effect"
+    )
+    with pytest.raises(ValueError) as caught:
+        counter_normal_(tensor, 1e-40, 0.0, seed=0, stream="w")  # the constant mean
+    assert str(caught.value).startswith("counter_normal_() mean=1e-40 can give values below 1.17549e-38,")
+    assert (tensor == 7.0).all()
+    assert (counter_normal_(tensor, 0.0, 0.0, seed=0, stream="w") == 0).all()
 
 
 def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):

@@ -330,6 +330,11 @@ CASES = [
         "modules besides the one it wraps), so they would draw the same numbers; give them distinct names",
     ),
     (
+        lambda: counter_normal_(torch.empty(3), 0.0, "1", seed=0, stream="w"),
+        TypeError,
+        "counter_normal_() std must be a real number, got '1' (str)",
+    ),
+    (
         lambda: counter_normal_(torch.empty(3), "0", seed=0, stream="w"),
         TypeError,
         "counter_normal_() mean must be a real number, got '0' (str)",
