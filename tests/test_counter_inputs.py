@@ -251,6 +251,32 @@ def test_tensors_whose_elements_overlap_in_memory_are_refused(sampler):
         torch.nn.init.uniform_(base.expand(4, 3))
 
 
+def test_a_dimension_of_size_one_with_stride_zero_is_no_overlap():
+    """A dim of size one may have any stride, 0 included: no two elements share memory."""
+    tensor = torch.zeros(3).as_strided((1, 3), (0, 1))
+    expected = counter_uniform_(torch.empty(1, 3), seed=0, stream="w")
+    assert torch.equal(counter_uniform_(tensor, seed=0, stream="w"), expected)
+
+
+# The float64 bounds from which a value rounds to infinity: halfway between the largest value and
+# the next power of two (a tie, rounded to even: up).
+ROUNDS_TO_INFINITY = [
+    pytest.param(torch.float32, 2.0**128 - 2.0**103, id="float32"),
+    pytest.param(torch.bfloat16, 2.0**128 - 2.0**119, id="bfloat16"),
+    pytest.param(torch.float16, 65520.0, id="float16"),
+]
+
+
+@pytest.mark.parametrize(("dtype", "edge"), ROUNDS_TO_INFINITY)
+def test_bounds_from_halfway_past_the_largest_value_are_refused_and_those_below_are_not(dtype, edge):
+    with pytest.raises(ValueError, match=r"is beyond the largest"):
+        counter_uniform_(torch.empty(4, dtype=dtype), 0.0, edge, seed=0, stream="w")
+    below = counter_uniform_(
+        torch.empty(1000, dtype=dtype), 0.0, math.nextafter(edge, 0.0), seed=0, stream="w"
+    )
+    assert torch.isfinite(below).all()
+
+
 def test_tensors_with_gaps_or_unusual_strides_are_still_filled():
     full = counter_uniform_(torch.empty(3, 4), seed=0, stream="w")
     gaps = torch.zeros(30).as_strided((3, 4), (10, 2))
@@ -377,6 +403,20 @@ def test_a_normal_whose_smallest_value_is_subnormal_is_refused_under_flush_to_ze
     assert str(caught.value).startswith("counter_normal_() mean=1e-40 can give values below 1.17549e-38,")
     assert (tensor == 7.0).all()
     assert (counter_normal_(tensor, 0.0, 0.0, seed=0, stream="w") == 0).all()
+
+
+def test_a_half_precision_fill_is_held_to_float64s_smallest_normal_under_flush_to_zero(flush_denormal):
+    """Half precision is rounded from float64 in software: only float64 arithmetic is flushed."""
+    tensor = torch.full((10,), 7.0, dtype=torch.float16)
+    with pytest.raises(ValueError) as caught:
+        counter_uniform_(tensor, -1e-300, 1e-300, seed=0, stream="w")
+    assert str(caught.value) == (
+        "counter_uniform_() U(-1e-300, 1e-300) can give values below 2.22507e-308, the smallest normal "
+        "float64 number, and torch.set_flush_denormal(True) is in effect: such values would be flushed "
+        "to zero instead of rounded, and differ from every other machine's. Call "
+        "torch.set_flush_denormal(False) around the fill, or use bounds farther from zero"
+    )
+    assert (tensor == 7.0).all()
 
 
 def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):
