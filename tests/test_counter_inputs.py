@@ -251,6 +251,17 @@ def test_tensors_whose_elements_overlap_in_memory_are_refused(sampler):
         torch.nn.init.uniform_(base.expand(4, 3))
 
 
+def test_an_overlap_that_only_three_dims_together_make_is_refused():
+    """Strides (1, 2, 3) over sizes (2, 2, 2): each pair of dims nests, but element (1, 1, 0) and
+    element (0, 0, 1) are both at offset 3. Strides (1, 2, 4) are a permuted contiguous tensor."""
+    overlapping = torch.zeros(8).as_strided((2, 2, 2), (1, 2, 3))
+    with pytest.raises(ValueError, match=r"strides \(1, 2, 3\), in which more than one element"):
+        counter_uniform_(overlapping, seed=0, stream="w")
+    nested = torch.zeros(8).as_strided((2, 2, 2), (1, 2, 4))
+    expected = counter_uniform_(torch.empty(2, 2, 2), seed=0, stream="w")
+    assert torch.equal(counter_uniform_(nested, seed=0, stream="w"), expected)
+
+
 def test_a_dimension_of_size_one_with_stride_zero_is_no_overlap():
     """A dim of size one may have any stride, 0 included: no two elements share memory."""
     tensor = torch.zeros(3).as_strided((1, 3), (0, 1))
