@@ -7,7 +7,8 @@
 #   make bench   the speed and memory benchmark of the initializers (on demand, not in `test`)
 #   make test-cuda  every test, page block and snippet on CUDA, with the interpreter in PYTHON (no
 #                   venv, no pip index; DEVICE=cpu for a dry run); writes a record to docs/verified/
-#   make mutation  mutation testing of samplers.py and rules.py (on demand, not in `test` or CI)
+#   make mutation  mutation testing of the modules that decide the weights: the samplers, the rules,
+#                  the counter samplers and the sharded init (on demand, not in `test` or CI)
 
 PYTHON ?= python3
 VENV   ?= .venv

@@ -27,6 +27,7 @@ import paraminit.counter as counter
 import paraminit.counter_fill as counter_fill
 from paraminit import LazyParameterError, counter_mixture_, counter_normal_, counter_uniform_, exact_math
 from paraminit import counter_bits as bits
+from paraminit._dtensor import Region
 
 ROOT = Path(__file__).parents[1]
 SAMPLERS = {
@@ -99,6 +100,56 @@ def test_key_matches_the_reference_and_gammas_are_odd():
             assert key.gamma & 1
 
 
+def test_gammas_with_fewer_than_24_bit_transitions_get_every_other_bit_flipped():
+    """`java.util.SplittableRandom`'s rule for a good gamma, at its threshold: the raw gamma (the
+    digest's second word, made odd) is flipped with 0xAAAAAAAAAAAAAAAA when `bitCount(z ^ (z >>> 1))`
+    is 23 and kept when it is 25. (That count is odd for every odd `z`, so 23 and 25 are the cases
+    either side of "fewer than 24".) About one stream in 70 meets 23, so a fixed set of streams
+    could miss it."""
+    found: dict[int, tuple[str, int]] = {}
+    for i in range(10_000):  # 23 turns up by about i = 70, 25 by about i = 7
+        stream = f"layer{i}.weight"
+        message = (7).to_bytes(8, "little") + b"normal\0" + stream.encode()
+        raw = int.from_bytes(hashlib.blake2b(message, digest_size=16).digest()[8:], "little") | 1
+        found.setdefault((raw ^ (raw >> 1)).bit_count(), (stream, raw))
+        if 23 in found and 25 in found:
+            break
+    else:
+        pytest.fail(f"no stream with 23 or 25 transitions among 10000: {sorted(found)}")
+    for transitions, expected in ((23, found[23][1] ^ 0xAAAAAAAAAAAAAAAA), (25, found[25][1])):
+        stream = found[transitions][0]
+        key = bits.key(7, "normal", stream)
+        assert key.gamma == expected and key.gamma & 1
+        assert (key.state, key.gamma) == ref.key(7, "normal", stream)
+
+
+def test_the_spacing_of_normal_floats_is_their_ulp():
+    """The subnormal checks bound the smallest magnitude a fill computes by float64 spacings."""
+    for value in (1.0, -3.0, 2.0**-1000, 1.5 * 2.0**-1022, 1e300, 0.1):
+        assert counter._ulp(value) == math.ulp(value)
+    assert counter._smallest_sum(1.0, 2.0**-60) == math.ulp(2.0**-60)
+    assert counter._smallest_sum(0.0, 3.0) == math.ulp(3.0)  # a zero term adds no spacing
+
+
+def test_signed_reads_64_bits_as_the_int64_that_torch_stores():
+    """The torch engine passes its 64-bit constants to int64 tensors: the top bit is the sign."""
+    values = (0, 5, 2**63 - 1, 2**63, 2**64 - 1, 2**64 + 5)
+    assert [bits.signed(v) for v in values] == [0, 5, 2**63 - 1, -(2**63), -1, 5]
+
+
+def test_a_whole_tensor_or_a_block_of_whole_rows_is_one_run_of_indices():
+    """The fill reads the words of one run of consecutive global indices with one addition per
+    element; only a block that cuts the trailing dims needs the index of every element."""
+
+    def runs(shape, global_shape, offset):
+        return bits.layout(Region(torch.empty(shape), global_shape, offset))
+
+    assert runs((6, 4, 5), (6, 4, 5), (0, 0, 0)) == bits.Layout(120, 120, (), (), 0)
+    assert runs((2, 4, 5), (6, 4, 5), (3, 0, 0)) == bits.Layout(40, 40, (), (), 60)
+    assert runs((2, 2, 5), (6, 4, 5), (3, 1, 0)) == bits.Layout(20, 10, (2,), (20,), 65)
+    assert runs((), (), ()) == bits.Layout(1, 1, (), (), 0)
+
+
 # Global indices far beyond 2^32, and blocks at offsets in several dimensions.
 BLOCKS = [
     pytest.param((1000,), (1000,), (0,), id="whole-1d"),
@@ -161,6 +212,7 @@ def test_half_precision_fills_are_the_float64_fill_rounded_once(dtype, device):
 
 
 def test_ziggurat_tables_match_the_reference_and_close_at_the_top():
+    exact_math.ziggurat.cache_clear()  # computed here, not read from an earlier test's cache
     zig = exact_math.ziggurat()
     assert list(zig.x) == ref.X and list(zig.f) == ref.F
     assert zig.k_max.tolist() == ref.K_MAX
@@ -446,7 +498,8 @@ def test_bad_distribution_parameters_are_rejected():
 def test_edge_cases_fill_what_they_should(device):
     assert counter_uniform_(torch.empty(0, 3, device=device), seed=0, stream="w").numel() == 0
     scalar = counter_uniform_(torch.empty((), device=device), 2.0, 4.0, seed=0, stream="w")
-    assert 2.0 <= scalar.item() <= 4.0
+    first = counter_uniform_(torch.empty(3, device=device), 2.0, 4.0, seed=0, stream="w")[0]
+    assert 2.0 <= scalar.item() <= 4.0 and scalar.item() == first.item()  # element 0
     assert (counter_uniform_(torch.empty(10, device=device), 3.0, 3.0, seed=0, stream="w") == 3.0).all()
     assert (
         counter_mixture_(torch.full((10,), 7.0, device=device), p_zero=1.0, seed=0, stream="w") == 0

@@ -251,6 +251,43 @@ def test_tensors_whose_elements_overlap_in_memory_are_refused(sampler):
         torch.nn.init.uniform_(base.expand(4, 3))
 
 
+def test_an_overlap_that_only_three_dims_together_make_is_refused():
+    """Strides (1, 2, 3) over sizes (2, 2, 2): each pair of dims nests, but element (1, 1, 0) and
+    element (0, 0, 1) are both at offset 3. Strides (1, 2, 4) are a permuted contiguous tensor."""
+    overlapping = torch.zeros(8).as_strided((2, 2, 2), (1, 2, 3))
+    with pytest.raises(ValueError, match=r"strides \(1, 2, 3\), in which more than one element"):
+        counter_uniform_(overlapping, seed=0, stream="w")
+    nested = torch.zeros(8).as_strided((2, 2, 2), (1, 2, 4))
+    expected = counter_uniform_(torch.empty(2, 2, 2), seed=0, stream="w")
+    assert torch.equal(counter_uniform_(nested, seed=0, stream="w"), expected)
+
+
+def test_a_dimension_of_size_one_with_stride_zero_is_no_overlap():
+    """A dim of size one may have any stride, 0 included: no two elements share memory."""
+    tensor = torch.zeros(3).as_strided((1, 3), (0, 1))
+    expected = counter_uniform_(torch.empty(1, 3), seed=0, stream="w")
+    assert torch.equal(counter_uniform_(tensor, seed=0, stream="w"), expected)
+
+
+# The float64 bounds from which a value rounds to infinity: halfway between the largest value and
+# the next power of two (a tie, rounded to even: up).
+ROUNDS_TO_INFINITY = [
+    pytest.param(torch.float32, 2.0**128 - 2.0**103, id="float32"),
+    pytest.param(torch.bfloat16, 2.0**128 - 2.0**119, id="bfloat16"),
+    pytest.param(torch.float16, 65520.0, id="float16"),
+]
+
+
+@pytest.mark.parametrize(("dtype", "edge"), ROUNDS_TO_INFINITY)
+def test_bounds_from_halfway_past_the_largest_value_are_refused_and_those_below_are_not(dtype, edge):
+    with pytest.raises(ValueError, match=r"is beyond the largest"):
+        counter_uniform_(torch.empty(4, dtype=dtype), 0.0, edge, seed=0, stream="w")
+    below = counter_uniform_(
+        torch.empty(1000, dtype=dtype), 0.0, math.nextafter(edge, 0.0), seed=0, stream="w"
+    )
+    assert torch.isfinite(below).all()
+
+
 def test_tensors_with_gaps_or_unusual_strides_are_still_filled():
     full = counter_uniform_(torch.empty(3, 4), seed=0, stream="w")
     gaps = torch.zeros(30).as_strided((3, 4), (10, 2))
@@ -291,6 +328,118 @@ def test_fills_with_subnormal_values_are_exact_without_flush_to_zero(sampler, dt
     w = sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w")
     tiny = torch.finfo(dtype).tiny
     assert ((w != 0) & (w.abs() < tiny)).any()  # some values are subnormal, as IEEE 754 rounds them
+
+
+# A fill is refused under flush-to-zero when its lower bound on the nonzero magnitudes it computes
+# is below the smallest normal number, and accepted, with the same bits, when the bound is at or
+# above it. Uniform with a < 0 < b, h = 2^-21 and m = 2^-30: the bound is the ulp of h 2^-53, at
+# the edge (2^-126). Mixture with no zeros (p = 0): the smallest |x| = h 2^-53; with inner > 0:
+# inner; with bounds so wide that h overflows, the fill runs at half scale.
+H, M = 2.0**-21, 2.0**-30
+# Normal: |z| >= x_1023 2^-53 (layer 1023, k = +-1), so std x_1023 2^-53 bounds the values; here
+# STD times that is float32's smallest normal.
+STD = 2.0**-126 / (0.13506355863523245 * 2.0**-53)
+EDGES_ACCEPTED = [
+    pytest.param(counter_uniform_, torch.float32, (M - H, M + H), id="uniform-ulp-is-tiny"),
+    pytest.param(counter_uniform_, torch.float32, (0.0, 2.0**-29), id="uniform-from-zero"),
+    pytest.param(counter_normal_, torch.float32, (0.0, 1.01 * STD), id="normal-smallest-z-1.01-tiny"),
+    pytest.param(counter_uniform_, torch.float32, (-(2.0**-29), 0.0), id="uniform-to-zero"),
+    pytest.param(counter_mixture_, torch.float32, (0.0, 1.5 * 2.0**-73, 0.0), id="mixture-x-1.5-tiny"),
+    pytest.param(counter_mixture_, torch.float32, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner"),
+    pytest.param(counter_mixture_, torch.bfloat16, (2.0**-23, 2.0**-22, 0.5), id="mixture-inner-bf16"),
+    pytest.param(counter_mixture_, torch.float64, (6e-308, 1.7e308, 0.5), id="mixture-half-scale"),
+]
+
+
+@pytest.mark.parametrize(("sampler", "dtype", "args"), EDGES_ACCEPTED)
+def test_fills_whose_magnitudes_stay_normal_are_filled_alike_under_flush_to_zero(
+    sampler, dtype, args, flush_denormal
+):
+    flushed = sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w")
+    torch.set_flush_denormal(False)
+    assert torch.equal(flushed, sampler(torch.empty(20_000, dtype=dtype), *args, seed=0, stream="w"))
+
+
+# Fills whose values reach a subnormal number only at k = +-1 (one index in 2^52), so no sample
+# shows one, refused all the same: U(0, 2h) gives h 2^-53 = 0.75 * 2^-126 in float32; U(m - h, m + h)
+# with m = 2^-1021 and h 2^-53 = 1.5 * 2^-1022 gives m - h 2^-53 = 2^-1023 in float64.
+RARE_SUBNORMALS = [
+    pytest.param(torch.float32, (0.0, 1.5 * 2.0**-73), id="float32-from-zero"),
+    pytest.param(
+        torch.float64, (2.0**-1021 - 1.5 * 2.0**-969, 2.0**-1021 + 1.5 * 2.0**-969), id="float64-cancel"
+    ),
+]
+
+
+@pytest.mark.parametrize(("dtype", "bounds"), RARE_SUBNORMALS)
+def test_uniforms_that_reach_a_subnormal_value_at_one_index_are_refused_under_flush_to_zero(
+    dtype, bounds, flush_denormal
+):
+    tensor = torch.full((10,), 7.0, dtype=dtype)
+    with pytest.raises(ValueError) as caught:
+        counter_uniform_(tensor, *bounds, seed=0, stream="w")
+    tiny = torch.finfo(dtype).tiny
+    assert str(caught.value).startswith(
+        f"counter_uniform_() U({bounds[0]!r}, {bounds[1]!r}) can give values below {tiny:g}"
+    )
+    assert "torch.set_flush_denormal(True) is in effect" in str(caught.value)
+    assert (tensor == 7.0).all()
+
+
+def test_a_constant_fill_below_the_smallest_normal_is_refused_under_flush_to_zero_and_zero_is_not(
+    flush_denormal,
+):
+    tensor = torch.full((10,), 7.0)
+    with pytest.raises(ValueError) as caught:
+        counter_uniform_(tensor, 1e-40, 1e-40, seed=0, stream="w")
+    assert str(caught.value).startswith(
+        "counter_uniform_() a=b=1e-40 can give values below 1.17549e-38, the smallest normal float32 "
+        "number, and torch.set_flush_denormal(True) is in effect"
+    )
+    assert (tensor == 7.0).all()
+    assert (counter_uniform_(tensor, 0.0, 0.0, seed=0, stream="w") == 0).all()
+
+
+def test_a_normal_whose_smallest_value_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):
+    tensor = torch.full((10,), 7.0)
+    std = 0.9 * STD  # std x_1023 2^-53 = 0.9 * 2^-126
+    with pytest.raises(ValueError) as caught:
+        counter_normal_(tensor, 0.0, std, seed=0, stream="w")
+    assert str(caught.value).startswith(
+        f"counter_normal_() mean=0.0, std={std!r} can give values below 1.17549e-38, the smallest normal "
+        "float32 number, and torch.set_flush_denormal(True) is in effect"
+    )
+    with pytest.raises(ValueError) as caught:
+        counter_normal_(tensor, 1e-40, 0.0, seed=0, stream="w")  # the constant mean
+    assert str(caught.value).startswith("counter_normal_() mean=1e-40 can give values below 1.17549e-38,")
+    assert (tensor == 7.0).all()
+    assert (counter_normal_(tensor, 0.0, 0.0, seed=0, stream="w") == 0).all()
+
+
+def test_a_half_precision_fill_is_held_to_float64s_smallest_normal_under_flush_to_zero(flush_denormal):
+    """Half precision is rounded from float64 in software: only float64 arithmetic is flushed."""
+    tensor = torch.full((10,), 7.0, dtype=torch.float16)
+    with pytest.raises(ValueError) as caught:
+        counter_uniform_(tensor, -1e-300, 1e-300, seed=0, stream="w")
+    assert str(caught.value) == (
+        "counter_uniform_() U(-1e-300, 1e-300) can give values below 2.22507e-308, the smallest normal "
+        "float64 number, and torch.set_flush_denormal(True) is in effect: such values would be flushed "
+        "to zero instead of rounded, and differ from every other machine's. Call "
+        "torch.set_flush_denormal(False) around the fill, or use bounds farther from zero"
+    )
+    assert (tensor == 7.0).all()
+
+
+def test_a_mixture_whose_smallest_step_is_subnormal_is_refused_under_flush_to_zero(flush_denormal):
+    tensor = torch.full((10,), 7.0)
+    b = 0.75 * 2.0**-73  # |x| = h 2^-53 = 0.75 * 2^-126 for k = +-1: below float32's smallest normal
+    with pytest.raises(ValueError) as caught:
+        counter_mixture_(tensor, 0.0, b, 0.0, seed=0, stream="w")
+    assert str(caught.value).startswith(
+        f"counter_mixture_() inner=0.0, outer={b!r} can give values below 1.17549e-38, the smallest "
+        "normal float32 number, and torch.set_flush_denormal(True) is in effect"
+    )
+    assert (tensor == 7.0).all()
 
 
 @pytest.mark.parametrize(

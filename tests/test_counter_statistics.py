@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+from cached_draws import cached
 from scipy import stats
 
 from paraminit import Mixture, counter_bits, counter_mixture_, counter_normal_, counter_uniform_, exact_math
@@ -137,7 +138,7 @@ def mixture(dist: Mixture, seed: int = SEED) -> torch.Tensor:
     return counter_mixture_(torch.empty(N), dist.inner, dist.outer, dist.p_zero, seed=seed, stream="w")
 
 
-@functools.cache
+@cached
 def draw(name: str, seed: int = SEED) -> np.ndarray:
     samplers = {
         "uniform": uniform,
@@ -265,7 +266,7 @@ N_LARGE = 1 << 22
 R = exact_math.ZIGGURAT_R
 
 
-@functools.cache
+@cached
 def first_draws() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer, point `x` and fast-test verdict of every element's first draw (key "normal")."""
     zig = exact_math.ziggurat()
@@ -275,7 +276,7 @@ def first_draws() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return layer, x, np.abs(k) < zig.k_max[layer]
 
 
-@functools.cache
+@cached
 def large(name: str) -> np.ndarray:
     z = flat(counter_normal_(torch.empty(N_LARGE, dtype=torch.float64), seed=SEED, stream="w"))
     layer, x, fast = first_draws()

@@ -47,6 +47,12 @@ def divide_by_zero(tensor: torch.Tensor) -> None:
     tensor.fill_(1 / 0)
 
 
+def wrapper_with_a_parameter_of_its_own() -> nn.DataParallel:
+    wrapper = nn.DataParallel(nn.Linear(2, 2))  # module.weight: canonical name "weight"
+    wrapper.register_parameter("weight", nn.Parameter(torch.zeros(2, 2)))
+    return wrapper
+
+
 H16 = torch.float16
 CASES = [
     (
@@ -224,6 +230,33 @@ CASES = [
         "2**63 - 1 (a larger one would repeat the numbers of its first elements)",
     ),
     (
+        lambda: counter_uniform_(
+            torch.empty(1, 8), seed=0, stream="w", global_shape=(3 * 2**61, 8), global_offset=(0, 0)
+        ),
+        ValueError,
+        "counter_uniform_() global_shape (6917529027641081856, 8) has 55340232221128654848 (about "
+        "2**65) elements; the counter samplers number the elements of a tensor with int64 indices, so "
+        "it may have at most 2**63 - 1 (a larger one would repeat the numbers of its first elements)",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(2), seed=0, stream="w", global_shape=[2.0]),
+        TypeError,
+        "counter_uniform_() global_shape must be a sequence of ints, got [2.0]",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(2), seed=0, stream="w", global_shape=(5,), global_offset=(1.0,)),
+        TypeError,
+        "counter_uniform_() global_offset must be a sequence of ints, got (1.0,)",
+    ),
+    (
+        lambda: counter_uniform_(
+            torch.empty(2, 4), seed=0, stream="w", global_shape=(5, 4), global_offset=(0,)
+        ),
+        ValueError,
+        "counter_uniform_() global_shape (5, 4) and global_offset (0,) need one entry per dimension of "
+        "the tensor's shape (2, 4)",
+    ),
+    (
         lambda: counter_normal_(torch.empty(3, dtype=H16), 0.0, 1e4, seed=0, stream="w"),
         ValueError,
         "counter_normal_() mean=0.0, std=10000.0 give values up to 126200 in magnitude (|mean| + "
@@ -235,6 +268,97 @@ CASES = [
         ValueError,
         "counter_mixture_() outer=70000.0 is beyond the largest float16 value 65504: the weights would "
         "be infinite. Keep the bounds within [0, 65504] or use a wider dtype",
+    ),
+    (
+        lambda: apply_counter_rules(
+            nn.Linear(2, 2), [Rule(functools.partial(counter_uniform_, a="x"))], seed=0
+        ),
+        TypeError,
+        "rule \"counter_uniform_(a='x') on *\" cannot fill parameter 'weight' (2, 2): counter_uniform_() a "
+        "must be a real number, got 'x' (str)",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Sequential(nn.LazyLinear(3)), [Rule(counter_normal_)], seed=0),
+        LazyParameterError,
+        "parameter '0.weight' is not materialized yet, so rule 'counter_normal_ on *' cannot fill it: run "
+        "the model once on an example input, or build it on the meta device and call to_empty()",
+    ),
+    (
+        lambda: apply_counter_rules(torch.empty(3), [Rule(counter_normal_)], seed=0),
+        TypeError,
+        "apply_counter_rules() expects an nn.Module, got Tensor",
+    ),
+    (
+        lambda: apply_counter_rules(
+            nn.Linear(2, 2), [Rule(functools.partial(counter_normal_, stream="w"))], seed=0
+        ),
+        ValueError,
+        "rule \"counter_normal_(stream='w') on *\" fixes ['stream'] itself; apply_counter_rules() gives "
+        "every parameter the call's seed and its own name as stream, so leave them out",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(no_write)], seed=0),
+        TypeError,
+        "rule 'no_write on *': apply_counter_rules() cannot tell whether no_write draws random numbers, and "
+        "one that draws from a torch generator gives numbers that depend on the device and on how the model "
+        "is sharded. apply_counter_rules() takes the counter samplers (counter_uniform_, counter_normal_, "
+        "counter_mixture_) and the torch.nn.init functions that draw nothing (zeros_, ones_, constant_, "
+        "eye_, dirac_)",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [Rule(counter_normal_)], seed=-1),
+        ValueError,
+        "apply_counter_rules() seed must be in [0, 2**64), got -1",
+    ),
+    (
+        lambda: apply_counter_rules(nn.Linear(2, 2), [counter_normal_], seed=0),
+        TypeError,
+        f"apply_counter_rules() expects Rule objects, got {counter_normal_!r}",
+    ),
+    (
+        lambda: apply_counter_rules(
+            nn.Linear(2, 2), [Rule(counter_normal_, param="weight")], seed=0, require_all=True
+        ),
+        ValueError,
+        "no rule selects ['bias']: after to_empty() they hold uninitialized memory. Add a rule for them, or "
+        "pass require_all=False if they are set elsewhere",
+    ),
+    (
+        lambda: apply_counter_rules(wrapper_with_a_parameter_of_its_own(), [Rule(counter_normal_)], seed=0),
+        ValueError,
+        "different parameters of DataParallel have the same canonical name ['weight'] (a wrapper holds "
+        "modules besides the one it wraps), so they would draw the same numbers; give them distinct names",
+    ),
+    (
+        lambda: counter_normal_(torch.empty(3), 0.0, "1", seed=0, stream="w"),
+        TypeError,
+        "counter_normal_() std must be a real number, got '1' (str)",
+    ),
+    (
+        lambda: counter_normal_(torch.empty(3), "0", seed=0, stream="w"),
+        TypeError,
+        "counter_normal_() mean must be a real number, got '0' (str)",
+    ),
+    (
+        lambda: counter_uniform_(torch.empty(3, dtype=H16), 0.0, 1e5, seed=0, stream="w"),
+        ValueError,
+        "counter_uniform_() b=100000.0 is beyond the largest float16 value 65504: the weights would be "
+        "infinite. Keep the bounds within [-65504, 65504] or use a wider dtype",
+    ),
+    (
+        lambda: counter_mixture_(torch.empty(3), "1", seed=0, stream="w"),
+        TypeError,
+        "counter_mixture_() inner must be a real number, got '1' (str)",
+    ),
+    (
+        lambda: counter_mixture_(torch.empty(3), 1.0, "2", seed=0, stream="w"),
+        TypeError,
+        "counter_mixture_() outer must be a real number, got '2' (str)",
+    ),
+    (
+        lambda: counter_mixture_(torch.empty(3), 1.0, 2.0, "0.5", seed=0, stream="w"),
+        TypeError,
+        "counter_mixture_() p_zero must be a real number, got '0.5' (str)",
     ),
     (
         lambda: counter_mixture_(torch.zeros(3, dtype=torch.int32), seed=0, stream="w"),

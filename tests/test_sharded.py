@@ -11,6 +11,7 @@ offsets, and the gathered model must equal a single-process init bit for bit.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ from torch import nn
 from torch.distributed.tensor import DTensor, Partial, Replicate, Shard, distribute_tensor, init_device_mesh
 from torch.distributed.tensor.placement_types import _StridedShard
 
+import paraminit.counter as counter
 from paraminit import (
     InitError,
     LazyParameterError,
@@ -102,6 +104,28 @@ def test_two_models_whose_names_and_bytes_would_run_together_have_different_dige
     assert weights_digest(shape_a) != weights_digest(shape_b)
 
 
+def test_the_digest_of_fixed_weights_is_pinned():
+    """A digest recorded once (in a log, beside a checkpoint) stays comparable: the encoding of the
+    names, dtypes, shapes and bytes is fixed, and a change to it must change this value on purpose."""
+    model = nn.Linear(2, 3)
+    nn.init.constant_(model.weight, 0.5)
+    nn.init.zeros_(model.bias)
+    assert weights_digest(model) == "8d6bc1adfb1917d1f00a08766e3e0e48af6d8dd45d79ae74c20468ff62a07aa8"
+
+
+def test_names_that_are_not_valid_utf8_are_digested_and_told_apart():
+    """A module name may hold a lone surrogate; the digest encodes it as it is, so two such names
+    give two digests."""
+    models = []
+    for name in ("\ud800", "\ud801"):
+        model = nn.Module()
+        model.add_module(name, nn.Linear(1, 1))
+        nn.init.ones_(getattr(model, name).weight)
+        nn.init.zeros_(getattr(model, name).bias)
+        models.append(model)
+    assert weights_digest(models[0]) != weights_digest(models[1])
+
+
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op:UserWarning")
 def test_digest_of_a_model_with_an_empty_parameter():
     empty = nn.Linear(0, 3)
@@ -119,6 +143,22 @@ def test_rules_that_draw_from_a_torch_generator_are_rejected_before_any_write():
     for init in (nn.init.xavier_uniform_, nn.init.kaiming_normal_, nn.init.orthogonal_):
         with pytest.raises(TypeError, match=f"{init.__name__} draws from a torch generator"):
             apply_counter_rules(mlp(), [Rule(init, param="weight")], seed=0)
+
+
+def test_a_function_made_a_counter_sampler_gets_the_seed_and_its_parameters_name():
+    """The decorator of the counter samplers marks what apply_counter_rules calls with
+    `seed=` and `stream=`, and makes both required."""
+    calls = []
+
+    def fill_(tensor, *, seed, stream):
+        calls.append((seed, stream))
+        return counter_uniform_(tensor, seed=seed, stream=stream)
+
+    sampler = counter._required(fill_)
+    apply_counter_rules(nn.Linear(2, 3), [Rule(sampler)], seed=4)
+    assert calls == [(4, "weight"), (4, "bias")]
+    with pytest.raises(TypeError, match=r"^fill_\(\) stream is required"):
+        sampler(torch.empty(2), seed=4)
 
 
 def test_an_init_of_unknown_kind_is_refused_as_one_that_might_draw():
@@ -158,6 +198,17 @@ def test_an_exact_init_that_cannot_fill_its_parameter_is_refused_before_any_writ
     assert torch.equal(model[0].weight, before)
 
 
+def test_a_counter_rule_whose_bounds_a_half_precision_parameter_cannot_hold_is_refused_before_any_write():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2).half())
+    before = model[0].weight.detach().clone()
+    rule = Rule(functools.partial(counter_uniform_, a=-1e5, b=1e5), param="weight")
+    with pytest.raises(
+        ValueError, match=r"cannot fill parameter '1\.weight' \(2, 2\): .* largest float16 value"
+    ):
+        apply_counter_rules(model, [rule], seed=0)
+    assert torch.equal(model[0].weight, before)
+
+
 def test_rules_must_not_fix_seed_or_stream():
     rule = Rule(functools.partial(counter_uniform_, seed=3))
     with pytest.raises(ValueError, match=r"fixes \['seed'\] itself"):
@@ -169,6 +220,17 @@ def test_unused_rules_and_untouched_parameters_are_reported():
         apply_counter_rules(mlp(), [*RULES, Rule(counter_mixture_, module=nn.Conv2d)], seed=0)
     report = apply_counter_rules(mlp(), [Rule(counter_mixture_, module=nn.Conv2d)], seed=0, allow_unused=True)
     assert report.counts() == {"untouched": 4}
+    assert report.names("untouched") == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    report = apply_counter_rules(mlp(), RULES[:1], seed=0)
+    assert [entry.shape for entry in report.entries] == [(5, 6), (5,), (2, 5), (2,)]
+    lazy = apply_counter_rules(
+        nn.Sequential(nn.Linear(2, 2), nn.LazyLinear(3)), [Rule(counter_normal_, path="0")], seed=0
+    )
+    assert [entry.shape for entry in lazy.entries] == [(2, 2), (2,), None, None]  # not materialized
+    assert (report.names("initialized"), report.names("untouched")) == (
+        ["0.weight", "2.weight"],
+        ["0.bias", "2.bias"],
+    )
     with pytest.raises(ValueError, match=r"no rule selects \['0.bias', '2.bias'\]"):
         apply_counter_rules(mlp(), RULES[:1], seed=0, require_all=True)
 
@@ -290,6 +352,66 @@ def test_ranks_given_different_seeds_are_refused(mesh, monkeypatch):
         Ranks(layer, "apply_counter_rules").agree(None, fingerprint="seed 1", before_writing=True)
 
 
+def sharded_layer(mesh) -> nn.Linear:
+    layer = nn.Linear(4, 6)
+    layer.weight = nn.Parameter(distribute_tensor(torch.zeros(6, 4), mesh, [Shard(0)]))
+    return layer
+
+
+def test_apply_counter_rules_raises_another_ranks_error_before_or_after_writing(mesh, monkeypatch):
+    """One rank in this process, the others simulated: the exchanges report a failure on rank 3,
+    at the agreement before the first write, then at the one after the last write."""
+    failing_call: list[int] = []
+    calls: list[int] = []
+
+    def reduce(flags, op=None, group=None):
+        calls.append(1)
+        if len(calls) in failing_call:
+            flags[0] = 1
+
+    def gather(out, mine, group=None):
+        out[0] = [*mine, (3, "ValueError", "a rule does not fit")]
+
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    monkeypatch.setattr(dist, "all_gather_object", gather)
+    for failing, after in [
+        (1, "nothing was written on any rank"),
+        (2, "the ranks that did not fail wrote every selected parameter of their shard"),
+    ]:
+        calls.clear()
+        failing_call[:] = [failing]
+        layer = sharded_layer(mesh)
+        with pytest.raises(ValueError) as caught:
+            apply_counter_rules(layer, RULES, seed=0)
+        assert (
+            str(caught.value) == f"apply_counter_rules() failed on rank 3 of 1: a rule does not fit ({after})"
+        )
+        assert (layer.weight.full_tensor() == 0).all() == (failing == 1)
+
+
+def test_apply_counter_rules_on_ranks_given_other_seeds_rules_or_dtypes_is_refused_before_any_write(
+    mesh, monkeypatch
+):
+    """Two ranks simulated in one process: what the first call sends is what the other rank, given
+    seed 1, would send alongside this rank's call with another seed, other rules or another dtype."""
+    sent: list[torch.Tensor] = []
+    monkeypatch.setattr(dist, "all_reduce", lambda flags, op=None, group=None: sent.append(flags.clone()))
+    apply_counter_rules(sharded_layer(mesh), RULES, seed=1)
+    replies = itertools.cycle(sent)  # the other rank's, before the first write and after the last
+
+    def reduce(flags, op=None, group=None):
+        flags.copy_(torch.maximum(flags, next(replies)))
+
+    monkeypatch.setattr(dist, "all_reduce", reduce)
+    apply_counter_rules(sharded_layer(mesh), RULES, seed=1)  # the same seed: the ranks agree
+    other_rules = [Rule(counter_uniform_, param="weight"), *RULES[1:]]
+    for seed, rules, dtype in [(2, RULES, None), (1, other_rules, None), (1, RULES, torch.float64)]:
+        layer = sharded_layer(mesh) if dtype is None else sharded_layer(mesh).to(dtype)
+        with pytest.raises(ValueError, match="called differently on different ranks"):
+            apply_counter_rules(layer, rules, seed=seed)
+        assert (layer.weight.full_tensor() == 0).all()
+
+
 def test_placements_that_are_not_blocks_are_rejected(mesh):
     partial = DTensor.from_local(torch.zeros(6, 4, device="cpu"), mesh, [Partial()])
     with pytest.raises(ValueError, match="placement Partial"):
@@ -300,6 +422,15 @@ def test_placements_that_are_not_blocks_are_rejected(mesh):
     with pytest.raises(ValueError, match="a DTensor knows its own layout"):
         sharded = distribute_tensor(torch.zeros(4, device="cpu"), mesh, [Shard(0)])
         counter_uniform_(sharded, seed=0, stream="w", global_shape=(4,))
+
+
+def test_a_parameter_whose_placement_is_not_a_block_is_refused_before_any_write(mesh):
+    layer = nn.Linear(4, 6)
+    layer.bias = nn.Parameter(DTensor.from_local(torch.zeros(6), mesh, [Partial()]))
+    before = layer.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"cannot fill parameter 'bias' \(6,\): .*placement Partial"):
+        apply_counter_rules(layer, [Rule(counter_uniform_)], seed=0)
+    assert torch.equal(layer.weight, before)
 
 
 def test_without_torch_distributed_tensor_imported_nothing_is_a_dtensor(monkeypatch):

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from cached_draws import cached
 from scipy import integrate, stats
 
 from paraminit import Mixture, mixture_
@@ -234,19 +234,6 @@ SHRINK_TOO_WIDE = Sampler(  # chapter: U(-10, 10), zero |w| <= 6
     "wrong:shrink-too-wide", _shrink_below(lambda d: d.inner + (d.outer - d.inner) / 5)
 )
 SIXTY_PERCENT_POSITIVE = Sampler("wrong:60%-positive", _positive_share(0.6))
-
-
-def cached(function: Callable) -> Callable:
-    """`functools.cache`, except under mutation testing (`make mutation`): mutmut maps each test to
-    the library functions it calls, and a draw cached by an earlier test would hide the call, and
-    so the mutant, from every later test that reads the cached sample."""
-    memo = functools.cache(function)
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        return (function if "MUTANT_UNDER_TEST" in os.environ else memo)(*args, **kwargs)
-
-    return wrapper
 
 
 @cached

@@ -191,24 +191,29 @@ def _check_finite_bound(value: float, name: str, dtype: torch.dtype, caller: str
 def _required(function: Callable) -> Callable:
     """The public sampler: `seed` and `stream` are required with errors that say why, and a call
     inside `torch.compile` runs eagerly (a graph break), so compiled code gets the eager bits."""
-    name = function.__name__
 
     @functools.wraps(function)
     def sampler(*args, **kwargs):
-        if "seed" not in kwargs:
-            raise TypeError(f"{name}() seed is required: pass seed=... (an int in [0, 2**64))")
-        if "stream" not in kwargs:
-            raise TypeError(
-                f"{name}() stream is required: the same seed and stream give the same numbers, so "
-                "name what you fill (e.g. stream='layer1.weight', its parameter's name); "
-                "apply_counter_rules() names every parameter's stream itself"
-            )
-        if torch.compiler.is_compiling():  # traced by torch.compile: run it outside the graph
-            return torch.compiler.disable(function)(*args, **kwargs)
-        return function(*args, **kwargs)
+        return _call(function, args, kwargs)
 
     sampler.counter_sampler = True  # type: ignore[attr-defined]
     return sampler
+
+
+def _call(function: Callable, args: tuple, kwargs: dict) -> torch.Tensor:
+    """`function(*args, **kwargs)`, once `seed` and `stream` are known to be given."""
+    name = function.__name__
+    if "seed" not in kwargs:
+        raise TypeError(f"{name}() seed is required: pass seed=... (an int in [0, 2**64))")
+    if "stream" not in kwargs:
+        raise TypeError(
+            f"{name}() stream is required: the same seed and stream give the same numbers, so "
+            "name what you fill (e.g. stream='layer1.weight', its parameter's name); "
+            "apply_counter_rules() names every parameter's stream itself"
+        )
+    if torch.compiler.is_compiling():  # traced by torch.compile: run it outside the graph
+        return torch.compiler.disable(function)(*args, **kwargs)
+    return function(*args, **kwargs)
 
 
 def _prepare(tensor: object, seed: object, stream: object, global_shape, global_offset, caller: str):
@@ -273,6 +278,11 @@ def counter_uniform_(
         assert torch.equal(part, full[3:5])
         ```
     """
+    return _uniform(tensor, a, b, seed, stream, global_shape, global_offset)
+
+
+def _uniform(tensor, a, b, seed, stream, global_shape, global_offset) -> torch.Tensor:
+    """The work of `counter_uniform_`, which holds the signature and the documentation."""
     caller = "counter_uniform_"
     a, b = _real(a, "a", caller), _real(b, "b", caller)
     seed, stream, found = _prepare(tensor, seed, stream, global_shape, global_offset, caller)
@@ -353,6 +363,11 @@ def counter_normal_(
         assert torch.equal(w, w64.float())  # float32 is the float64 fill, rounded once
         ```
     """
+    return _normal(tensor, mean, std, seed, stream, global_shape, global_offset)
+
+
+def _normal(tensor, mean, std, seed, stream, global_shape, global_offset) -> torch.Tensor:
+    """The work of `counter_normal_`, which holds the signature and the documentation."""
     caller = "counter_normal_"
     mean, std = _real(mean, "mean", caller), _real(std, "std", caller)
     seed, stream, found = _prepare(tensor, seed, stream, global_shape, global_offset, caller)
@@ -440,6 +455,11 @@ def counter_mixture_(
         assert ((w == 0) | ((w.abs() >= 5) & (w.abs() <= 10))).all()
         ```
     """
+    return _mixture(tensor, inner, outer, p_zero, seed, stream, global_shape, global_offset)
+
+
+def _mixture(tensor, inner, outer, p_zero, seed, stream, global_shape, global_offset) -> torch.Tensor:
+    """The work of `counter_mixture_`, which holds the signature and the documentation."""
     from .samplers import Mixture  # the closed forms and their argument checks
 
     caller = "counter_mixture_"

@@ -142,8 +142,6 @@ def layout(region: Region) -> Layout:
     for d in range(len(gshape) - 2, -1, -1):
         gstrides[d] = gstrides[d + 1] * gshape[d + 1]
     numel = math.prod(shape)
-    if not shape:
-        return Layout(numel, numel, (), (), 0)
     # The first dim from which on every later dim is whole: a run spans it and all dims after it.
     split = len(shape) - 1
     while split > 0 and shape[split] == gshape[split]:

@@ -250,7 +250,12 @@ class Ziggurat:
 
 @functools.cache
 def ziggurat() -> Ziggurat:
-    """The ziggurat's tables, computed from the exact functions above (the same bits everywhere)."""
+    """The ziggurat's tables, computed from the exact functions above (the same bits everywhere),
+    once per process."""
+    return _tables()
+
+
+def _tables() -> Ziggurat:
     r, v = ZIGGURAT_R, ZIGGURAT_V
     x = [0.0] * (LAYERS + 1)
     f = [0.0] * (LAYERS + 1)
