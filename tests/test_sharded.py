@@ -626,3 +626,27 @@ def test_a_dtensor_parameter_written_through_its_shard_or_as_a_whole_counts_as_w
     expected = counter_uniform_(torch.empty(6, 4), seed=4, stream="weight")
     assert torch.equal(layer.weight.full_tensor(), expected)
     assert (layer.bias.full_tensor() == 0).all()
+
+
+def test_a_constant_the_parameters_dtype_cannot_hold_is_refused_before_any_write():
+    """A meta tensor has no values, so its dry run let constant_(val=1e5) on a float16 weight
+    through; the write then failed after the first layer's bias had been written."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)).half()
+    before = [p.detach().clone() for p in model.parameters()]
+    rules = [
+        Rule(functools.partial(nn.init.constant_, val=1.0), param="bias"),
+        Rule(functools.partial(nn.init.constant_, val=1e5), path="1", param="weight"),
+    ]
+    with pytest.raises(RuntimeError, match=r"parameter '1\.weight' \(4, 4\): value cannot be converted"):
+        apply_counter_rules(model, rules, seed=0)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
+
+
+def test_a_constant_a_one_element_parameter_cannot_hold_is_refused_not_made_inf():
+    """torch fills a one-element float16 tensor with inf where a larger one raises."""
+    model = nn.Linear(4, 1).half()
+    before = model.bias.detach().clone()
+    rule = Rule(functools.partial(nn.init.constant_, val=1e5), param="bias")
+    with pytest.raises(RuntimeError, match=r"parameter 'bias' \(1,\): value cannot be converted"):
+        apply_counter_rules(model, [rule], seed=0, require_all=False)
+    assert torch.equal(model.bias, before)

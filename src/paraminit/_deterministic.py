@@ -37,8 +37,13 @@ DRAWING = (
 
 def check(func: Callable, keywords: dict, shape: tuple[int, ...], dtype: torch.dtype) -> None:
     """Raise what `func` would raise on a tensor of this shape and dtype, without writing anything:
-    it runs on a tensor on the `meta` device, which has no storage."""
+    it runs on a tensor on the `meta` device, which has no storage. A meta tensor holds no values,
+    so `constant_`'s value is also written into two elements of this dtype, which raises when the
+    dtype cannot hold it (1e5 in float16, say). Two: torch fills a tensor of one element with
+    `inf` instead of raising, so a one-element parameter is held to the same check."""
     func(torch.empty(shape, dtype=dtype, device="meta"), **keywords)
+    if func is nn.init.constant_:
+        func(torch.empty(2, dtype=dtype, device="cpu"), **keywords)
 
 
 def fill_region(func: Callable, keywords: dict, region: Region) -> None:
