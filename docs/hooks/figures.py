@@ -170,16 +170,11 @@ def scale_json() -> str:
     machine the two threads of each product wait for each other (several times slower here). The
     last bits of a product may depend on the number of threads; the 3 digits kept do not.
     """
-    import torch
-
+    from paraminit._threads import one_thread
     from paraminit.propagation import profile_grid
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         grid = profile_grid(scale_inits(), tuple(SCALE_ACTIVATIONS), SCALE_DEPTHS, **SCALE_SIZES)
-    finally:
-        torch.set_num_threads(threads)
     runs = []
     for activation in SCALE_ACTIVATIONS:
         depths = []

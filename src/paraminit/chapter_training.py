@@ -17,15 +17,15 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ._threads import one_thread
 from .chapter import init_42, init_constant, init_mixture, init_normal, init_xavier, make_net
 
 __all__ = ["CHAPTER_INITS", "ChapterFit", "fit_chapter_net", "regression_data"]
@@ -98,18 +98,6 @@ class ChapterFit:
         return self.final_loss < 0.5 * self.target_variance
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run on one thread: the ops are far too small to share, and the sums' rounding then does not
-    depend on the machine's thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=64)  # a fit is a few seconds; the pages and the tests ask for the same ones
 def fit_chapter_net(
     name: str, *, steps: int = 2000, lr: float = 0.03, seed: int = 0, n: int = 256, data_seed: int = 0
@@ -142,7 +130,7 @@ def fit_chapter_net(
     if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     X, y = regression_data(n, seed=data_seed)
-    with torch.random.fork_rng(devices=[]), _one_thread():
+    with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(seed)
         net = make_net().to("cpu")
         net(X)  # materialize: the default init is drawn here

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._threads import one_thread
 from .rules import Rule, apply_rules
 
 __all__ = ["TinyGPT", "gpt2_rules", "residual_stream_rms"]
@@ -245,9 +246,7 @@ def residual_stream_rms(
         ```
     """
     rules = gpt2_rules(n_layer, std=std, scale_residual=scale_residual)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         # The CPU generator alone, seeded, and put back as it was: a CUDA generator is not touched.
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
@@ -257,5 +256,3 @@ def residual_stream_rms(
         with torch.no_grad():
             stream = model.residual_stream(idx)
         return tuple(float(x.pow(2).mean().sqrt()) for x in stream)
-    finally:
-        torch.set_num_threads(threads)

@@ -17,18 +17,19 @@ developers). The texts of both licences are in the sources' LICENSES/ folder and
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import gzip
 import importlib.resources
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ._threads import one_thread
 
 __all__ = [
     "TRAINING_INITS",
@@ -242,16 +243,6 @@ class TrainingRun:
         return tuple(ends), tuple(losses), tuple(accuracies)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 # The optimizers, written out on the stacked parameters. torch.optim gives the same steps, but its
 # first use imports TorchDynamo, which takes about as long as importing torch.
 def _sgd(lr: float) -> Callable[[list[torch.Tensor]], None]:
@@ -360,7 +351,7 @@ def _train(
     inputs, labels = load_digits()
     make_step, _ = OPTIMIZERS[optimizer]
     step = make_step(lr)
-    with _one_thread(), torch.random.fork_rng(devices=[]):
+    with one_thread(), torch.random.fork_rng(devices=[]):
         params = _stacked_weights(names, depth, width, seed)
         batches = torch.Generator(device="cpu").manual_seed(seed)
         with torch.no_grad():
