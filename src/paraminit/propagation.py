@@ -107,18 +107,22 @@ the weights of `"Xavier, ReLU gain"`; 5/3 for tanh; 1 for linear, the weights of
 zero biases."""
 
 
+def _xavier_with_gain(gain: float) -> LayerInit:
+    """`xavier_uniform_(weight, gain=gain)` and zero biases."""
+
+    def init(layer: nn.Linear) -> None:
+        nn.init.xavier_uniform_(layer.weight, gain=gain)
+        nn.init.zeros_(layer.bias)
+
+    return init
+
+
 def _layer_init(name: str, activation: str) -> LayerInit:
     """The init of one layer for `name` (a key of `INITS`, or `ACTIVATION_GAIN`) before `activation`."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}: expected one of {list(ACTIVATIONS)}")
     if name == ACTIVATION_GAIN:
-        gain = nn.init.calculate_gain(activation)
-
-        def init(layer: nn.Linear) -> None:
-            nn.init.xavier_uniform_(layer.weight, gain=gain)
-            nn.init.zeros_(layer.bias)
-
-        return init
+        return _xavier_with_gain(nn.init.calculate_gain(activation))
     if name not in INITS:
         raise ValueError(f"unknown init {name!r}: expected one of {[*INITS, ACTIVATION_GAIN]}")
     return INITS[name]
@@ -402,13 +406,8 @@ def tanh_profile(
     if isinstance(gain, bool) or not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
         raise ValueError(f"gain must be a finite number > 0, got {gain!r}")
     _check_positive(depth=depth, width=width, batch=batch)
-
-    def init(layer: nn.Linear) -> None:
-        nn.init.xavier_uniform_(layer.weight, gain=gain)
-        nn.init.zeros_(layer.bias)
-
     name = f"Xavier, gain {gain:.4g}, tanh"
-    return _propagate(name, init, torch.tanh, depth, width, batch, seed, dtype)[0]
+    return _propagate(name, _xavier_with_gain(gain), torch.tanh, depth, width, batch, seed, dtype)[0]
 
 
 @functools.lru_cache(maxsize=8)
